@@ -1,0 +1,5 @@
+"""Installs hk_core; all metadata lives in setup.cfg."""
+
+import setuptools
+
+setuptools.setup()
