@@ -1,0 +1,101 @@
+"""hk_core: Haiku-style neural networks for JAX. Names under ``hk_core._src`` are private.
+
+Example:
+    >>> import hk_core as hk
+    >>> f = hk.transform(lambda x: hk.nets.MLP([4, 1])(x))
+    >>> params = f.init(jax.random.PRNGKey(0), jnp.ones([2, 3]))
+    >>> f.apply(params, None, jnp.ones([2, 3])).shape
+    (2, 1)
+"""
+
+from hk_core import config as config
+from hk_core import data_structures as data_structures
+from hk_core import experimental as experimental
+from hk_core import initializers as initializers
+from hk_core import nets as nets
+from hk_core import testing as testing
+from hk_core._src.core.lift import LayerStackTransparencyMapping as LayerStackTransparencyMapping
+from hk_core._src.core.lift import LiftWithStateUpdater as LiftWithStateUpdater
+from hk_core._src.core.lift import lift as lift
+from hk_core._src.core.lift import lift_with_state as lift_with_state
+from hk_core._src.core.lift import transparent_lift as transparent_lift
+from hk_core._src.core.lift import transparent_lift_with_state as transparent_lift_with_state
+from hk_core._src.core.interceptors import MethodContext as MethodContext
+from hk_core._src.core.interceptors import intercept_methods as intercept_methods
+from hk_core._src.core.module import Module as Module
+from hk_core._src.core.module import name_like as name_like
+from hk_core._src.core.module import to_module as to_module
+from hk_core._src.core.module import transparent as transparent
+from hk_core._src.core.naming import force_name as force_name
+from hk_core._src.core.naming import name_scope as name_scope
+from hk_core._src.core.params import DO_NOT_STORE as DO_NOT_STORE
+from hk_core._src.core.params import GetterContext as GetterContext
+from hk_core._src.core.params import SetterContext as SetterContext
+from hk_core._src.core.params import custom_creator as custom_creator
+from hk_core._src.core.params import custom_getter as custom_getter
+from hk_core._src.core.params import custom_setter as custom_setter
+from hk_core._src.core.params import get_current_state as get_current_state
+from hk_core._src.core.params import get_initial_state as get_initial_state
+from hk_core._src.core.params import get_parameter as get_parameter
+from hk_core._src.core.params import get_params as get_params
+from hk_core._src.core.params import get_state as get_state
+from hk_core._src.core.params import set_state as set_state
+from hk_core._src.core.rng import PRNGSequence as PRNGSequence
+from hk_core._src.core.rng import maybe_get_rng_sequence_state as maybe_get_rng_sequence_state
+from hk_core._src.core.rng import maybe_next_rng_key as maybe_next_rng_key
+from hk_core._src.core.rng import next_rng_key as next_rng_key
+from hk_core._src.core.rng import next_rng_keys as next_rng_keys
+from hk_core._src.core.rng import replace_rng_sequence_state as replace_rng_sequence_state
+from hk_core._src.core.rng import reserve_rng_keys as reserve_rng_keys
+from hk_core._src.core.rng import with_rng as with_rng
+from hk_core._src.core.naming import current_name as current_name
+from hk_core._src.core.stateful import cond as cond
+from hk_core._src.core.stateful import eval_shape as eval_shape
+from hk_core._src.core.stateful import fori_loop as fori_loop
+from hk_core._src.core.stateful import grad as grad
+from hk_core._src.core.stateful import map as map  # noqa: A004 - Haiku's name
+from hk_core._src.core.stateful import remat as remat
+from hk_core._src.core.stateful import scan as scan
+from hk_core._src.core.stateful import switch as switch
+from hk_core._src.core.stateful import value_and_grad as value_and_grad
+from hk_core._src.core.stateful import vmap as vmap
+from hk_core._src.core.stateful import while_loop as while_loop
+from hk_core._src.core.transform import MultiTransformed as MultiTransformed
+from hk_core._src.core.transform import MultiTransformedWithState as MultiTransformedWithState
+from hk_core._src.core.transform import Transformed as Transformed
+from hk_core._src.core.transform import TransformedWithState as TransformedWithState
+from hk_core._src.core.transform import multi_transform as multi_transform
+from hk_core._src.core.transform import multi_transform_with_state as multi_transform_with_state
+from hk_core._src.core.transform import running_init as running_init
+from hk_core._src.core.transform import transform as transform
+from hk_core._src.core.transform import transform_with_state as transform_with_state
+from hk_core._src.core.transform import with_empty_state as with_empty_state
+from hk_core._src.core.transform import without_apply_rng as without_apply_rng
+from hk_core._src.core.transform import without_state as without_state
+from hk_core._src.core.typing import ModuleProtocol as ModuleProtocol
+from hk_core._src.core.typing import MutableParams as MutableParams
+from hk_core._src.core.typing import MutableState as MutableState
+from hk_core._src.core.typing import Params as Params
+from hk_core._src.core.typing import State as State
+from hk_core._src.core.typing import SupportsCall as SupportsCall
+from hk_core._src.layers.dropout import dropout as dropout
+from hk_core._src.layers.linear import Linear as Linear
+
+__version__ = "0.1.0"
+
+__all__ = sorted([
+    "DO_NOT_STORE", "GetterContext", "LayerStackTransparencyMapping", "LiftWithStateUpdater",
+    "Linear", "MethodContext", "Module", "ModuleProtocol", "MultiTransformed",
+    "MultiTransformedWithState", "MutableParams", "MutableState", "PRNGSequence", "Params",
+    "SetterContext", "State", "SupportsCall", "Transformed", "TransformedWithState", "cond",
+    "config", "current_name", "custom_creator", "custom_getter", "custom_setter",
+    "data_structures", "dropout", "eval_shape", "experimental", "force_name", "fori_loop",
+    "get_current_state", "get_initial_state", "get_parameter", "get_params", "get_state",
+    "grad", "initializers", "intercept_methods", "lift", "lift_with_state", "map",
+    "maybe_get_rng_sequence_state", "maybe_next_rng_key", "multi_transform",
+    "multi_transform_with_state", "name_like", "name_scope", "nets", "next_rng_key",
+    "next_rng_keys", "remat", "replace_rng_sequence_state", "reserve_rng_keys", "running_init",
+    "scan", "set_state", "switch", "testing", "to_module", "transform", "transform_with_state",
+    "transparent", "transparent_lift", "transparent_lift_with_state", "value_and_grad", "vmap",
+    "while_loop", "with_empty_state", "with_rng", "without_apply_rng", "without_state",
+])

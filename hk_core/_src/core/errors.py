@@ -1,0 +1,78 @@
+"""Error types raised by hk_core, and the helpers that format their messages.
+
+Every error subclasses the builtin exception Haiku raised in the same situation, so
+``except ValueError:`` code keeps working after the switch. Messages are built only when
+the error is raised, never on a hot path.
+"""
+
+from collections.abc import Iterable, Sequence
+
+
+class MissingRNGError(ValueError):
+    """Random numbers were requested but ``init``/``apply`` was given ``rng=None``."""
+
+    def __init__(self, message: str | None = None):
+        super().__init__(
+            message
+            or "You must pass a non-None PRNGKey to init and/or apply if you make use of "
+            "random numbers.")
+
+
+class NonEmptyStateError(ValueError):
+    """A function transformed without state created or changed state."""
+
+
+class JaxUsageError(ValueError):
+    """Haiku APIs were used inside a raw JAX transform (``hk.experimental.check_jax_usage``)."""
+
+
+class NotInTransformError(ValueError):
+    """An hk_core API that needs a frame was called outside ``hk.transform``."""
+
+
+class InvalidModuleNameError(ValueError):
+    """A module or name-scope name is not a valid Python identifier."""
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(
+            f"'{name}' is not a valid module name (must be a valid Python identifier)")
+
+
+class ParameterShapeError(ValueError):
+    """A stored parameter or state value has another shape than the module asks for."""
+
+    def __init__(self, bundle: str, name: str, expected: Sequence[int], actual: Sequence[int],
+                 dtype):
+        self.bundle, self.name = bundle, name
+        self.expected, self.actual = tuple(expected), tuple(actual)
+        super().__init__(
+            f"'{bundle}/{name}' with retrieved shape {self.actual} does not match "
+            f"shape={list(self.expected)} dtype={dtype} (module {bundle!r}, parameter "
+            f"{name!r}: expected shape {self.expected}, got {self.actual}). Were the params "
+            "created by init with different input shapes?")
+
+
+class MissingParameterError(ValueError):
+    """``apply`` needed a parameter that is not in the params it was given."""
+
+    def __init__(self, bundle: str, name: str, present_bundles: Iterable[str],
+                 present_names: Iterable[str] | None):
+        self.bundle, self.name = bundle, name
+        if present_names is None:
+            modules = sorted(present_bundles)
+            shown = ", ".join(repr(m) for m in modules[:8]) + (", ..." if len(modules) > 8 else "")
+            detail = f"module {bundle!r} is not in the params (modules present: {shown or 'none'})"
+        else:
+            names = ", ".join(repr(n) for n in sorted(present_names))
+            detail = f"module {bundle!r} has no parameter {name!r} (it has: {names or 'none'})"
+        super().__init__(
+            f"Unable to retrieve parameter {name!r} for module {bundle!r} All parameters must "
+            f"be created as part of `init`. {detail}.")
+
+
+def not_in_transform(what: str) -> NotInTransformError:
+    """Builds the error for ``what`` (e.g. "`hk.get_parameter`") used outside a transform."""
+    return NotInTransformError(
+        f"{what} must be used as part of an `hk.transform`. Did you call it outside the "
+        "function you passed to `hk.transform`?")

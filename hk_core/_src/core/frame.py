@@ -1,0 +1,106 @@
+"""The per-call context of ``init``/``apply``: a thread-local stack of ``Frame`` objects.
+
+A frame holds everything one ``init`` or ``apply`` call carries: params, state, the RNG
+sequence, the stack of running module methods (with their child-name counters) and the
+interceptor chains. ``current_frame()`` is one attribute read and one list index.
+"""
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from hk_core._src.core import errors
+
+
+class MethodScope:
+    """One running module method (or name scope): the naming context for its children.
+
+    Attributes:
+        module: The module whose method runs; ``None`` for the top level of a transform.
+        method_name: The method name used for naming children (``'__call__'``,
+            ``'__init__'``, ...; ``hk.name_like`` may change it).
+        bundle: The params/state key for ``get_parameter`` here; ``None`` while a module's
+            constructor runs before ``super().__init__()`` named it.
+        counters: Per-base counters for uniquifying child names (fresh per invocation).
+        reserved: Child names already taken in this invocation.
+    """
+
+    __slots__ = ("module", "method_name", "bundle", "counters", "reserved")
+
+    def __init__(self, module: Any, method_name: str | None, bundle: str | None):
+        self.module = module
+        self.method_name = method_name
+        self.bundle = bundle
+        self.counters: dict[str, int] = {}
+        self.reserved: set[str] = set()
+
+
+class Frame:
+    """Everything one ``init``/``apply`` call reads and writes.
+
+    ``params`` is the dict being built at init, or the mapping given to apply (read only).
+    ``state`` holds current state values (a private copy, mutated in place);
+    ``initial_state`` the first value of each state entry created in this call;
+    ``input_state`` the state mapping given to apply.
+    """
+
+    __slots__ = (
+        "params", "params_frozen", "state", "initial_state", "input_state", "rng", "is_init",
+        "scopes", "param_creators", "state_creators", "param_getters", "state_getters",
+        "setters", "pending_updaters", "__weakref__",
+    )
+
+    def __init__(self, params: Mapping, state: dict, input_state: Mapping, rng, is_init: bool):
+        self.params = params
+        self.params_frozen = not is_init
+        self.state = state
+        self.initial_state: dict[str, dict[str, Any]] = {}
+        self.input_state = input_state
+        self.rng = rng
+        self.is_init = is_init
+        self.scopes: list[MethodScope] = [MethodScope(None, None, "~")]
+        self.param_creators: list = []
+        self.state_creators: list = []
+        self.param_getters: list = []
+        self.state_getters: list = []
+        self.setters: list = []
+        self.pending_updaters: list = []
+
+    @property
+    def scope(self) -> MethodScope:
+        """The innermost running method or name scope."""
+        return self.scopes[-1]
+
+
+class _ThreadFrames(threading.local):
+    def __init__(self):
+        self.frames: list[Frame] = []
+
+
+_LOCAL = _ThreadFrames()
+
+
+def frame_stack() -> list[Frame]:
+    """This thread's stack of frames (innermost last). Mutate only through ``push``/``pop``."""
+    return _LOCAL.frames
+
+
+def current_frame(what: str = "This hk_core function") -> Frame:
+    """Returns the innermost frame, or raises a clear error naming ``what`` outside a transform."""
+    frames = _LOCAL.frames
+    if not frames:
+        raise errors.not_in_transform(what)
+    return frames[-1]
+
+
+def inside_transform() -> bool:
+    """Whether this thread is currently running an ``init`` or ``apply``."""
+    return bool(_LOCAL.frames)
+
+
+def push(frame: Frame) -> None:
+    _LOCAL.frames.append(frame)
+
+
+def pop() -> Frame:
+    return _LOCAL.frames.pop()

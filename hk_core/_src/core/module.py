@@ -1,0 +1,283 @@
+"""``hk.Module``: naming at construction and the wrapping of public methods.
+
+The metaclass wraps each public method once, when the class is created. A wrapped call
+pushes a ``MethodScope`` (the naming context for children), runs interceptors only if
+some are registered, pops, and records the module as used by its callers (for
+``params_dict``). Construction is wrapped once as method ``__init__``.
+"""
+
+import abc
+import functools
+import inspect
+import types
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import jax
+
+from hk_core._src.core import config as config_lib
+from hk_core._src.core import frame as frame_lib
+from hk_core._src.core import interceptors
+from hk_core._src.core import naming
+
+_NOT_IN_TRANSFORM = "All `hk.Module`s must be initialized inside an `hk.transform`."
+_CONFIG = config_lib.get_config()
+_FRAMES = frame_lib._LOCAL
+_INTERCEPTORS = interceptors._LOCAL
+
+F = TypeVar("F", bound=Callable)
+
+
+def transparent(method: F) -> F:
+    """Leaves ``method`` unwrapped: it runs in its caller's naming scope, unseen by interceptors.
+
+    Example:
+        >>> class Net(hk.Module):
+        ...     @hk.transparent
+        ...     def project(self, x):
+        ...         return hk.Linear(2)(x)
+        ...     def __call__(self, x):
+        ...         return self.project(x)
+        >>> params = hk.transform(lambda x: Net()(x)).init(0, jnp.ones([1, 3]))
+        >>> list(params)
+        ['net/linear']
+    """
+    method._hk_transparent = True
+    return method
+
+
+def name_like(method_name: str) -> Callable[[F], F]:
+    """Names submodules created in the decorated method as if created in ``method_name``.
+
+    Example:
+        >>> class Net(hk.Module):
+        ...     @hk.name_like("__call__")
+        ...     def encode(self, x):
+        ...         return hk.Linear(2)(x)
+        >>> params = hk.transform(lambda x: Net().encode(x)).init(0, jnp.ones([1, 3]))
+        >>> list(params)
+        ['net/linear']
+    """
+    def decorator(method: F) -> F:
+        method._hk_name_like = method_name
+        return method
+
+    return decorator
+
+
+def _wrap(method: Callable, method_name: str, owner: type) -> Callable:
+    naming_method = getattr(method, "_hk_name_like", method_name)
+    scope_name_suffix = "" if method_name == "__call__" else "." + method_name
+
+    @functools.wraps(method)
+    def wrapped(self, *args, **kwargs):
+        frames = _FRAMES.frames
+        if not frames:
+            raise ValueError(_NOT_IN_TRANSFORM)
+        scopes = frames[-1].scopes
+        module_name = self.module_name
+        scopes.append(frame_lib.MethodScope(self, naming_method, module_name))
+        try:
+            chain = _INTERCEPTORS.stack
+            if _CONFIG.profiler_name_scopes:
+                with jax.named_scope(self.name + scope_name_suffix):
+                    if chain:
+                        out = _intercepted(chain, method, method_name, owner, self, args, kwargs)
+                    else:
+                        out = method(self, *args, **kwargs)
+            elif chain:
+                out = _intercepted(chain, method, method_name, owner, self, args, kwargs)
+            else:
+                out = method(self, *args, **kwargs)
+        finally:
+            scopes.pop()
+        for scope in scopes:
+            caller = scope.module
+            if caller is not None:
+                caller._submodules[module_name] = self
+        return out
+
+    wrapped._hk_wrapped = method
+    return wrapped
+
+
+def _intercepted(chain, method, method_name, owner, module, args, kwargs):
+    bound = types.MethodType(method, module)
+    context = interceptors.MethodContext(module, method_name, bound, owner)
+    return interceptors.run(chain, bound, args, kwargs, context)
+
+
+def _wrap_class_members(cls: type, clsdict: dict) -> None:
+    for key, value in clsdict.items():
+        if key.startswith("__") and key != "__call__":
+            continue
+        if key == "module_name":
+            continue
+        if isinstance(value, property):
+            accessors = [
+                _wrap(f, key, cls) if f is not None and not getattr(f, "_hk_transparent", False)
+                else f
+                for f in (value.fget, value.fset, value.fdel)
+            ]
+            setattr(cls, key, property(*accessors, doc=value.__doc__))
+        elif inspect.isfunction(value) and not getattr(value, "_hk_transparent", False):
+            setattr(cls, key, _wrap(value, key, cls))
+
+
+class ModuleMetaclass(abc.ABCMeta):
+    """Wraps public methods at class creation and construction at instance creation."""
+
+    def __new__(mcs, name, bases, clsdict, **kwargs):
+        cls = super().__new__(mcs, name, bases, clsdict, **kwargs)
+        if any(isinstance(base, ModuleMetaclass) for base in bases):
+            _wrap_class_members(cls, clsdict)
+        return cls
+
+    def __call__(cls, *args, **kwargs):
+        frames = _FRAMES.frames
+        if not frames:
+            raise ValueError(_NOT_IN_TRANSFORM)
+        module = cls.__new__(cls) if cls.__new__ is object.__new__ else cls.__new__(
+            cls, *args, **kwargs)
+        scopes = frames[-1].scopes
+        scopes.append(frame_lib.MethodScope(module, "__init__", None))
+        try:
+            chain = _INTERCEPTORS.stack
+            if chain:
+                init = cls.__init__
+                context = interceptors.MethodContext(
+                    module, "__init__", types.MethodType(init, module), cls)
+                interceptors.run(chain, types.MethodType(init, module), args, kwargs, context)
+            else:
+                cls.__init__(module, *args, **kwargs)
+        finally:
+            scopes.pop()
+        if "module_name" not in module.__dict__:
+            raise ValueError(
+                f"Constructing an hk.Module without calling the super constructor is not "
+                f"supported. Add `super().__init__(name=name)` to {cls.__qualname__}.__init__.")
+        module._hk_ctor_args = (args, kwargs)
+        return module
+
+    @property
+    def __signature__(cls) -> inspect.Signature:
+        signature = inspect.signature(cls.__init__)
+        return signature.replace(parameters=list(signature.parameters.values())[1:])
+
+
+class Module(metaclass=ModuleMetaclass):
+    """Base class of every hk_core module: gives it a unique path and wraps its methods.
+
+    Subclasses call ``super().__init__(name=name)`` first, then may create submodules;
+    parameters are created with ``hk.get_parameter`` in any method.
+
+    Example:
+        >>> class Scale(hk.Module):
+        ...     def __call__(self, x):
+        ...         return x * hk.get_parameter("s", [], init=jnp.ones)
+        >>> f = hk.transform(lambda x: Scale()(x))
+        >>> f.init(0, 2.0)
+        {'scale': {'s': Array(1., dtype=float32)}}
+    """
+
+    def __init__(self, name: str | None = None):
+        """Names the module in its creation context (API.md §1.2).
+
+        Args:
+            name: The name stem; defaults to the snake-cased class name.
+        """
+        if name is None:
+            name = getattr(self, "name", None)  # a dataclass field
+            if name is None:
+                name = naming.snake_case(type(self).__name__)
+        frames = _FRAMES.frames
+        if not frames:
+            raise ValueError(_NOT_IN_TRANSFORM)
+        scopes = frames[-1].scopes
+        own = scopes[-1]
+        parent = scopes[-2] if own.module is self else own
+        module_name = naming.unique_child_name(parent, name)
+        self.module_name = module_name
+        self.name = module_name.rsplit("/", 1)[-1]
+        self._submodules: dict[str, Any] = {}
+        if own.module is self:
+            own.bundle = module_name
+
+    def __post_init__(self):
+        Module.__init__(self)
+
+    def params_dict(self) -> dict[str, jax.Array]:
+        """Returns ``{"<module path>/<name>": value}`` for params of this module and those it used.
+
+        Example:
+            >>> def f(x):
+            ...     lin = hk.Linear(1)
+            ...     lin(x)
+            ...     return sorted(lin.params_dict())
+            >>> f_t = hk.transform(f)
+            >>> f_t.apply(f_t.init(0, jnp.ones([1, 2])), None, jnp.ones([1, 2]))
+            ['linear/b', 'linear/w']
+        """
+        frame = frame_lib.current_frame("`Module.params_dict`")
+        return _owned_entries(frame.params, self)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Returns ``{"<module path>/<name>": value}`` for current state of this module.
+
+        Example:
+            >>> class Counter(hk.Module):
+            ...     def __call__(self):
+            ...         hk.set_state("n", 1)
+            ...         return self.state_dict()
+            >>> hk.transform_with_state(lambda: Counter()()).apply({}, {}, None)[0]
+            {'counter/n': 1}
+        """
+        frame = frame_lib.current_frame("`Module.state_dict`")
+        return _owned_entries(frame.state, self)
+
+    def __repr__(self) -> str:
+        ctor = self.__dict__.get("_hk_ctor_args")
+        if not _CONFIG.module_auto_repr or ctor is None:
+            return object.__repr__(self)
+        args, kwargs = ctor
+        try:
+            bound = inspect.signature(type(self).__init__).bind(self, *args, **kwargs)
+        except TypeError:
+            return object.__repr__(self)
+        items = list(bound.arguments.items())[1:]
+        shown = ", ".join(f"{key}={value!r}" for key, value in items)
+        return f"{type(self).__name__}({shown})"
+
+
+def _owned_entries(tree, module) -> dict[str, Any]:
+    roots = [module.module_name, *module._submodules]
+    prefixes = tuple(root + "/" for root in roots)
+    roots = set(roots)
+    out = {}
+    for bundle, values in tree.items():
+        if bundle in roots or bundle.startswith(prefixes):
+            for name, value in values.items():
+                out[f"{bundle}/{name}"] = value
+    return out
+
+
+def to_module(f: Callable) -> type[Module]:
+    """Wraps a function as a Module class whose ``__call__`` runs ``f``.
+
+    Example:
+        >>> def double(x):
+        ...     return 2 * x
+        >>> Double = hk.to_module(double)
+        >>> hk.transform(lambda x: Double()(x)).apply({}, None, 3.0)
+        6.0
+    """
+
+    class ToModuleWrapper(Module):
+        def __init__(self, name: str | None = None):
+            super().__init__(name=name if name is not None else f.__name__)
+
+        def __call__(self, *args, **kwargs):
+            return f(*args, **kwargs)
+
+    ToModuleWrapper.__doc__ = f.__doc__
+    return ToModuleWrapper

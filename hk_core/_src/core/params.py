@@ -1,0 +1,385 @@
+"""Parameters and state: ``get_parameter``, ``get_state``, ``set_state`` and their interceptors.
+
+The fast path of ``get_parameter`` (no creators or getters installed, the parameter exists,
+its shape matches) is two dict lookups and a shape comparison. Contexts for creators and
+getters are built only when some are installed; error messages only when raised.
+"""
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hk_core._src.core import errors
+from hk_core._src.core import frame as frame_lib
+
+
+class _DoNotStore:
+    """Sentinel type of ``DO_NOT_STORE``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DO_NOT_STORE"
+
+
+DO_NOT_STORE = _DoNotStore()
+
+
+class GetterContext(NamedTuple):
+    """What a custom creator or getter knows about the value it handles.
+
+    Attributes:
+        full_name: ``"<module path>/<name>"``, e.g. ``"linear/w"``.
+        module: The owning module; ``None`` at the top level outside name scopes.
+        original_dtype: The dtype the caller asked for.
+        original_shape: The shape the caller asked for.
+        original_init: The initializer the caller gave.
+        lifted_prefix_name: The prefix added by an enclosing ``hk.lift``, if any.
+    """
+
+    full_name: str
+    module: Any
+    original_dtype: Any
+    original_shape: Sequence[int]
+    original_init: Callable | None
+    lifted_prefix_name: str | None
+
+    @property
+    def module_name(self) -> str:
+        """The module path (the params key), e.g. ``"mlp/~/linear_0"``."""
+        return self.full_name.rsplit("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        """The parameter name, e.g. ``"w"``."""
+        return self.full_name.rsplit("/", 1)[1]
+
+
+class SetterContext(NamedTuple):
+    """What a custom setter knows about the state value being set."""
+
+    full_name: str
+    module: Any
+    original_dtype: Any
+    original_shape: Any
+    lifted_prefix_name: str | None
+
+    @property
+    def module_name(self) -> str:
+        return self.full_name.rsplit("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.full_name.rsplit("/", 1)[1]
+
+
+def _bundle_of(scope: frame_lib.MethodScope) -> str:
+    bundle = scope.bundle
+    if bundle is None:
+        raise ValueError(
+            "The super constructor must be called before you create parameters or submodules.")
+    return bundle
+
+
+def _create(creators: list, shape, dtype, init, context: GetterContext):
+    def call(index: int, shape, dtype, init):
+        if index == len(creators):
+            return init(shape, dtype)
+        return creators[index](
+            lambda s, d, i: call(index + 1, s, d, i), shape, dtype, init, context)
+
+    return call(0, shape, dtype, init)
+
+
+def _get(getters: list, value, context):
+    def call(index: int, value):
+        if index == len(getters):
+            return value
+        return getters[index](lambda v: call(index + 1, v), value, context)
+
+    return call(0, value)
+
+
+def _context(frame, scope, bundle, name, dtype, shape, init) -> GetterContext:
+    module = scope.module
+    return GetterContext(f"{bundle}/{name}", module, dtype, shape, init, None)
+
+
+def get_parameter(
+    name: str,
+    shape: Sequence[int],
+    dtype: Any = jnp.float32,
+    init: Callable | None = None,
+) -> jax.Array:
+    """Returns the parameter ``name`` of the current module, creating it at ``init``.
+
+    Args:
+        name: Parameter name inside the current module (e.g. ``"w"``).
+        shape: Expected shape; a stored value of another shape is an error.
+        dtype: Dtype passed to ``init``. Not checked against stored values.
+        init: ``init(shape, dtype) -> array``; needed whenever the value is missing.
+
+    Returns:
+        The stored (or newly created) array, after any custom getters.
+
+    Raises:
+        ValueError: outside a transform, without ``init`` for a missing value, for a
+            parameter missing at apply, or on a shape mismatch (naming path and shapes).
+
+    Example:
+        >>> f = hk.transform(lambda: hk.get_parameter("w", [2], init=jnp.ones))
+        >>> f.init(None)
+        {'~': {'w': Array([1., 1.], dtype=float32)}}
+    """
+    frames = frame_lib._LOCAL.frames
+    if not frames:
+        raise errors.not_in_transform("`hk.get_parameter`")
+    frame = frames[-1]
+    scope = frame.scopes[-1]
+    bundle_name = scope.bundle
+    if bundle_name is None:
+        _bundle_of(scope)
+    bundle = frame.params.get(bundle_name)
+    value = None if bundle is None else bundle.get(name)
+    if dtype is None:
+        dtype = jnp.float32
+    if value is None:
+        value = _create_parameter(frame, scope, bundle_name, name, shape, dtype, init)
+    if frame.param_getters:
+        value = _get(frame.param_getters, value,
+                     _context(frame, scope, bundle_name, name, dtype, shape, init))
+        if value is None:
+            raise ValueError("Parameters cannot be `None`.")
+    if value.shape != tuple(shape):
+        raise errors.ParameterShapeError(bundle_name, name, shape, value.shape, dtype)
+    return value
+
+
+def _create_parameter(frame, scope, bundle_name, name, shape, dtype, init):
+    if init is None:
+        raise ValueError(
+            f"Initializer must be specified. (module {bundle_name!r}, parameter {name!r} is "
+            "missing and no `init` was given.)")
+    shape = tuple(shape)
+    try:
+        if frame.param_creators:
+            context = _context(frame, scope, bundle_name, name, dtype, shape, init)
+            value = _create(frame.param_creators, shape, dtype, init, context)
+        else:
+            value = init(shape, dtype)
+    except errors.MissingRNGError as rng_error:
+        if frame.params_frozen:
+            raise _missing_parameter(frame, bundle_name, name) from rng_error
+        raise
+    if value is DO_NOT_STORE:
+        return value
+    if frame.params_frozen:
+        raise _missing_parameter(frame, bundle_name, name)
+    frame.params.setdefault(bundle_name, {})[name] = value
+    return value
+
+
+def _missing_parameter(frame, bundle_name: str, name: str) -> errors.MissingParameterError:
+    bundle = frame.params.get(bundle_name)
+    return errors.MissingParameterError(
+        bundle_name, name, frame.params.keys(), None if bundle is None else bundle.keys())
+
+
+def get_state(
+    name: str,
+    shape: Sequence[int] | None = None,
+    dtype: Any = jnp.float32,
+    init: Callable | None = None,
+) -> Any:
+    """Returns the current value of state ``name`` of the current module, creating it if new.
+
+    Example:
+        >>> def counter():
+        ...     count = hk.get_state("count", [], jnp.int32, init=jnp.zeros)
+        ...     hk.set_state("count", count + 1)
+        ...     return count
+        >>> f = hk.transform_with_state(counter)
+        >>> params, state = f.init(None)
+        >>> f.apply(params, state, None)
+        (Array(0, dtype=int32), {'~': {'count': Array(1, dtype=int32)}})
+    """
+    frame = frame_lib.current_frame("`hk.get_state`")
+    scope = frame.scopes[-1]
+    bundle_name = _bundle_of(scope)
+    bundle = frame.state.get(bundle_name)
+    if bundle is not None and name in bundle:
+        value = bundle[name]
+    else:
+        if init is None:
+            raise ValueError(
+                f"No value for {name!r} in {bundle_name!r}, perhaps set an init function?")
+        if shape is None or dtype is None:
+            raise ValueError(
+                f"Must provide shape and dtype to initialize state {name!r} in {bundle_name!r}.")
+        shape = tuple(shape)
+        if frame.state_creators:
+            context = _context(frame, scope, bundle_name, name, dtype, shape, init)
+            value = _create(frame.state_creators, shape, dtype, init, context)
+        else:
+            value = init(shape, dtype)
+        if value is not DO_NOT_STORE:
+            frame.state.setdefault(bundle_name, {})[name] = value
+            frame.initial_state.setdefault(bundle_name, {})[name] = value
+    if frame.state_getters:
+        value = _get(frame.state_getters, value,
+                     _context(frame, scope, bundle_name, name, dtype, shape, init))
+    return value
+
+
+def _leaf_attr(value, attr):
+    return jax.tree.map(lambda leaf: getattr(leaf, attr, None), value)
+
+
+def set_state(name: str, value: Any) -> None:
+    """Sets state ``name`` of the current module to ``value`` (any pytree of arrays).
+
+    Example:
+        >>> f = hk.transform_with_state(lambda: hk.set_state("seen", jnp.ones([2])))
+        >>> f.init(None)[1]
+        {'~': {'seen': Array([1., 1.], dtype=float32)}}
+    """
+    frame = frame_lib.current_frame("`hk.set_state`")
+    scope = frame.scopes[-1]
+    bundle_name = _bundle_of(scope)
+    if frame.setters:
+        context = SetterContext(
+            f"{bundle_name}/{name}", scope.module, _leaf_attr(value, "dtype"),
+            _leaf_attr(value, "shape"), None)
+        value = _get(frame.setters, value, context)
+        if value is DO_NOT_STORE:
+            return
+    bundle = frame.state.setdefault(bundle_name, {})
+    if name not in bundle:
+        initial = frame.initial_state.setdefault(bundle_name, {})
+        initial.setdefault(name, value)
+    bundle[name] = value
+
+
+def get_params() -> dict[str, dict[str, jax.Array]]:
+    """Returns all parameters of the current transform (a snapshot, two levels of dicts).
+
+    Example:
+        >>> def f(x):
+        ...     hk.Linear(1)(x)
+        ...     return list(hk.get_params())
+        >>> hk.transform(f).apply(hk.transform(f).init(0, jnp.ones([1, 1])), None, jnp.ones([1, 1]))
+        ['linear']
+    """
+    frame = frame_lib.current_frame("`hk.get_params`")
+    return {bundle: dict(values) for bundle, values in frame.params.items()}
+
+
+def get_current_state() -> dict[str, dict[str, Any]]:
+    """Returns the current values of all state in the current transform.
+
+    Example:
+        >>> def f():
+        ...     hk.set_state("s", 1.0)
+        ...     return hk.get_current_state()
+        >>> hk.transform_with_state(f).apply({}, {}, None)[0]
+        {'~': {'s': 1.0}}
+    """
+    frame = frame_lib.current_frame("`hk.get_current_state`")
+    return {bundle: dict(values) for bundle, values in frame.state.items()}
+
+
+def get_initial_state() -> dict[str, dict[str, Any]]:
+    """Returns the initial values of all state in the current transform.
+
+    Example:
+        >>> def f():
+        ...     hk.set_state("s", 1.0)
+        ...     hk.set_state("s", 2.0)
+        ...     return hk.get_initial_state()
+        >>> hk.transform_with_state(f).apply({}, {}, None)[0]
+        {'~': {'s': 1.0}}
+    """
+    frame = frame_lib.current_frame("`hk.get_initial_state`")
+    out = {bundle: dict(values) for bundle, values in frame.input_state.items()}
+    for bundle, values in frame.initial_state.items():
+        out.setdefault(bundle, {}).update(values)
+    return out
+
+
+@contextlib.contextmanager
+def _pushed(lists: list[list], item) -> Iterator[None]:
+    for target in lists:
+        target.append(item)
+    try:
+        yield
+    finally:
+        for target in lists:
+            target.pop()
+
+
+def custom_creator(creator: Callable, *, params: bool = True, state: bool = False):
+    """Routes parameter (and optionally state) creation through ``creator``.
+
+    ``creator(next_creator, shape, dtype, init, context)`` must return the value, usually by
+    calling ``next_creator(shape, dtype, init)``. The outermost creator runs first.
+
+    Example:
+        >>> def bf16_creator(next_creator, shape, dtype, init, context):
+        ...     return next_creator(shape, jnp.bfloat16, init)
+        >>> def f(x):
+        ...     with hk.custom_creator(bf16_creator):
+        ...         return hk.Linear(2)(x)
+        >>> params = hk.transform(f).init(0, jnp.ones([1, 3]))
+        >>> params["linear"]["w"].dtype
+        dtype(bfloat16)
+    """
+    frame = frame_lib.current_frame("`hk.custom_creator`")
+    lists = ([frame.param_creators] if params else []) + ([frame.state_creators] if state else [])
+    return _pushed(lists, creator)
+
+
+def custom_getter(getter: Callable, *, params: bool = True, state: bool = False):
+    """Routes every parameter (and optionally state) read through ``getter``.
+
+    ``getter(next_getter, value, context)`` returns the value to use; the stored value is
+    unchanged. The outermost getter runs first.
+
+    Example:
+        >>> def doubled(next_getter, value, context):
+        ...     return next_getter(value * 2)
+        >>> def f():
+        ...     with hk.custom_getter(doubled):
+        ...         return hk.get_parameter("w", [1], init=jnp.ones)
+        >>> hk.transform(f).apply({"~": {"w": jnp.ones([1])}}, None)
+        Array([2.], dtype=float32)
+    """
+    frame = frame_lib.current_frame("`hk.custom_getter`")
+    lists = ([frame.param_getters] if params else []) + ([frame.state_getters] if state else [])
+    return _pushed(lists, getter)
+
+
+def custom_setter(setter: Callable):
+    """Routes every ``set_state`` through ``setter(next_setter, value, context)``.
+
+    Returning ``DO_NOT_STORE`` from a setter skips storing the value.
+
+    Example:
+        >>> def skip(next_setter, value, context):
+        ...     return hk.DO_NOT_STORE
+        >>> def f():
+        ...     with hk.custom_setter(skip):
+        ...         hk.set_state("s", jnp.ones([1]))
+        >>> hk.transform_with_state(f).init(None)[1]
+        {}
+    """
+    frame = frame_lib.current_frame("`hk.custom_setter`")
+    return _pushed([frame.setters], setter)
+
+
+def shape_dtype_of(value: Any) -> tuple[tuple[int, ...], Any]:
+    """Returns ``(shape, dtype)`` of an array-like, for messages and contexts."""
+    return tuple(np.shape(value)), getattr(value, "dtype", None)

@@ -1,0 +1,73 @@
+"""``hk.Linear``: an affine map over the last axis."""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hk_core._src.core import module
+from hk_core._src.core import params as params_lib
+from hk_core._src.layers import initializers
+
+
+class Linear(module.Module):
+    """Computes ``inputs @ w + b`` over the last axis of ``inputs``.
+
+    Parameters: ``w [input_size, output_size]`` (default ``TruncatedNormal(1/sqrt(input_size))``)
+    and ``b [output_size]`` (zeros), created at the first call with the input's dtype.
+
+    Example:
+        >>> f = hk.transform(lambda x: hk.Linear(3)(x))
+        >>> params = f.init(jax.random.PRNGKey(0), jnp.ones([2, 4]))
+        >>> jax.tree.map(jnp.shape, params)
+        {'linear': {'b': (3,), 'w': (4, 3)}}
+    """
+
+    def __init__(self, output_size: int, with_bias: bool = True, w_init: Any = None,
+                 b_init: Any = None, name: str | None = None):
+        """Creates the layer.
+
+        Args:
+            output_size: Size of the last axis of the output.
+            with_bias: Whether to add a bias ``b``.
+            w_init: Initializer of ``w``; defaults to ``TruncatedNormal(1/sqrt(input_size))``.
+            b_init: Initializer of ``b``; defaults to zeros.
+            name: Module name; defaults to ``"linear"``.
+        """
+        super().__init__(name=name)
+        self.input_size = None
+        self.output_size = output_size
+        self.with_bias = with_bias
+        self.w_init = w_init
+        self.b_init = b_init if b_init is not None else jnp.zeros
+
+    def __call__(self, inputs: jax.Array, *, precision: Any = None) -> jax.Array:
+        """Applies the layer.
+
+        Args:
+            inputs: Array of shape ``[..., input_size]`` (at least 1-D).
+            precision: Passed to ``jnp.dot``.
+
+        Returns:
+            Array of shape ``[..., output_size]``.
+
+        Raises:
+            ValueError: if ``inputs`` is a scalar (the message names the module).
+        """
+        if not inputs.shape:
+            raise ValueError(
+                f"{self.module_name}: Linear input must not be a scalar (got shape ()); it "
+                "needs a last axis of features.")
+        input_size = self.input_size = inputs.shape[-1]
+        output_size = self.output_size
+        dtype = inputs.dtype
+        w_init = self.w_init
+        if w_init is None:
+            w_init = initializers.TruncatedNormal(stddev=1.0 / np.sqrt(input_size))
+        w = params_lib.get_parameter("w", [input_size, output_size], dtype, init=w_init)
+        out = jnp.dot(inputs, w, precision=precision)
+        if self.with_bias:
+            b = params_lib.get_parameter("b", [output_size], dtype, init=self.b_init)
+            out = out + jnp.broadcast_to(b, out.shape)
+        return out

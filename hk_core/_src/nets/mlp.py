@@ -1,0 +1,106 @@
+"""``hk.nets.MLP``: a stack of ``Linear`` layers with activations and optional dropout."""
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import jax
+
+from hk_core._src.core import module
+from hk_core._src.core import rng as rng_lib
+from hk_core._src.layers import dropout as dropout_lib
+from hk_core._src.layers import linear
+
+
+class MLP(module.Module):
+    """A multi-layer perceptron: ``Linear`` layers named ``linear_0``, ``linear_1``, ...
+
+    Example:
+        >>> f = hk.transform(lambda x: hk.nets.MLP([8, 2])(x))
+        >>> params = f.init(jax.random.PRNGKey(0), jnp.ones([1, 3]))
+        >>> list(params)
+        ['mlp/~/linear_0', 'mlp/~/linear_1']
+    """
+
+    def __init__(self, output_sizes: Iterable[int], w_init: Any = None, b_init: Any = None,
+                 with_bias: bool = True, activation: Callable[[jax.Array], jax.Array] = jax.nn.relu,
+                 activate_final: bool = False, name: str | None = None):
+        """Creates the layers.
+
+        Args:
+            output_sizes: Output size of each layer.
+            w_init: Initializer of every ``w``.
+            b_init: Initializer of every ``b`` (not allowed with ``with_bias=False``).
+            with_bias: Whether the layers have biases.
+            activation: Applied after every layer but the last (and the last too with
+                ``activate_final``).
+            activate_final: Whether to activate (and drop out) after the last layer.
+            name: Module name; defaults to ``"mlp"``.
+        """
+        if not with_bias and b_init is not None:
+            raise ValueError("When with_bias=False b_init must not be set.")
+        super().__init__(name=name)
+        self.with_bias = with_bias
+        self.w_init = w_init
+        self.b_init = b_init
+        self.activation = activation
+        self.activate_final = activate_final
+        output_sizes = tuple(output_sizes)
+        self.layers = tuple(
+            linear.Linear(output_size=size, w_init=w_init, b_init=b_init, with_bias=with_bias,
+                          name=f"linear_{index}")
+            for index, size in enumerate(output_sizes))
+        self._output_sizes = output_sizes
+
+    @property
+    def output_size(self) -> int | None:
+        return self._output_sizes[-1] if self._output_sizes else None
+
+    def __call__(self, inputs: jax.Array, dropout_rate: float | None = None,
+                 rng: jax.Array | None = None) -> jax.Array:
+        """Applies the layers.
+
+        Args:
+            inputs: Array ``[..., features]``.
+            dropout_rate: Dropout rate applied before each activation; needs ``rng``.
+            rng: Key for dropout; needs ``dropout_rate``.
+
+        Returns:
+            Array ``[..., output_sizes[-1]]``.
+        """
+        if dropout_rate is not None and rng is None:
+            raise ValueError("When using dropout an rng key must be passed.")
+        if rng is not None and dropout_rate is None:
+            raise ValueError("RNG should only be passed when using dropout.")
+        seq = rng_lib.PRNGSequence(rng) if rng is not None else None
+        num_layers = len(self.layers)
+        out = inputs
+        for index, layer in enumerate(self.layers):
+            out = layer(out)
+            if index < num_layers - 1 or self.activate_final:
+                if dropout_rate is not None:
+                    out = dropout_lib.dropout(next(seq), dropout_rate, out)
+                out = self.activation(out)
+        return out
+
+    def reverse(self, activate_final: bool | None = None, name: str | None = None) -> "MLP":
+        """Returns an MLP mirroring this one's sizes back to its input size.
+
+        Example:
+            >>> def f(x):
+            ...     mlp = hk.nets.MLP([5, 4])
+            ...     return mlp.reverse()(mlp(x))
+            >>> hk.transform(f).apply(hk.transform(f).init(0, jnp.ones([1, 3])), None,
+            ...                       jnp.ones([1, 3])).shape
+            (1, 3)
+        """
+        if activate_final is None:
+            activate_final = self.activate_final
+        if name is None:
+            name = self.name + "_reversed"
+        if self.layers[0].input_size is None:
+            raise ValueError("You cannot reverse an MLP until it has been called.")
+        output_sizes = tuple(
+            layer.input_size for layer in reversed(self.layers))
+        return MLP(output_sizes=output_sizes, w_init=self.w_init, b_init=self.b_init,
+                   with_bias=self.with_bias, activation=self.activation,
+                   activate_final=activate_final, name=name)

@@ -1,0 +1,32 @@
+"""Experimental APIs (Haiku's ``hk.experimental``)."""
+
+from hk_core._src.core.lift import LayerStackTransparencyMapping as LayerStackTransparencyMapping
+from hk_core._src.core.lift import LiftWithStateUpdater as LiftWithStateUpdater
+from hk_core._src.core.lift import lift as lift
+from hk_core._src.core.lift import lift_with_state as lift_with_state
+from hk_core._src.core.lift import transparent_lift as transparent_lift
+from hk_core._src.core.lift import transparent_lift_with_state as transparent_lift_with_state
+from hk_core._src.core.interceptors import MethodContext as MethodContext
+from hk_core._src.core.interceptors import intercept_methods as intercept_methods
+from hk_core._src.core.module import name_like as name_like
+from hk_core._src.core.naming import current_name as current_name
+from hk_core._src.core.naming import force_name as force_name
+from hk_core._src.core.naming import name_scope as name_scope
+from hk_core._src.core.params import DO_NOT_STORE as DO_NOT_STORE
+from hk_core._src.core.params import GetterContext as GetterContext
+from hk_core._src.core.params import GetterContext as ParamContext
+from hk_core._src.core.params import custom_creator as custom_creator
+from hk_core._src.core.params import custom_getter as custom_getter
+from hk_core._src.core.params import get_current_state as get_current_state
+from hk_core._src.core.params import get_initial_state as get_initial_state
+from hk_core._src.core.params import get_params as get_params
+from hk_core._src.core.rng import maybe_get_rng_sequence_state as maybe_get_rng_sequence_state
+from hk_core._src.core.rng import replace_rng_sequence_state as replace_rng_sequence_state
+
+__all__ = [
+    "DO_NOT_STORE", "GetterContext", "LayerStackTransparencyMapping", "LiftWithStateUpdater",
+    "MethodContext", "ParamContext", "current_name", "custom_creator", "custom_getter",
+    "force_name", "get_current_state", "get_initial_state", "get_params", "intercept_methods",
+    "lift", "lift_with_state", "maybe_get_rng_sequence_state", "name_like", "name_scope",
+    "replace_rng_sequence_state", "transparent_lift", "transparent_lift_with_state",
+]
