@@ -81,6 +81,11 @@ from hk_core._src.core.typing import SupportsCall as SupportsCall
 from hk_core._src.layers.dropout import dropout as dropout
 from hk_core._src.layers.linear import Linear as Linear
 
+# --- layers: basic, reshape, conv, pad, pooling, embed ---
+# --- layers: normalization, moving averages, spectral norm, mixed precision ---
+# --- layers: attention, recurrent, layer_stack ---
+# --- experimental utilities: summary, to_dot ---
+
 __version__ = "0.1.0"
 
 __all__ = sorted([

@@ -23,6 +23,9 @@ from hk_core._src.core.params import get_params as get_params
 from hk_core._src.core.rng import maybe_get_rng_sequence_state as maybe_get_rng_sequence_state
 from hk_core._src.core.rng import replace_rng_sequence_state as replace_rng_sequence_state
 
+# --- layers: attention, recurrent, layer_stack ---
+# --- experimental utilities: summary, to_dot, jaxpr_info, check_jax_usage, rng options ---
+
 __all__ = [
     "DO_NOT_STORE", "GetterContext", "LayerStackTransparencyMapping", "LiftWithStateUpdater",
     "MethodContext", "ParamContext", "current_name", "custom_creator", "custom_getter",

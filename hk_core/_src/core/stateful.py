@@ -321,9 +321,9 @@ def eval_shape(fun: Callable, *args, **kwargs) -> Any:
 
     Example:
         >>> def f(x):
-        ...     return hk.eval_shape(lambda x: hk.Linear(5)(x), x)
-        >>> hk.transform(f).apply({}, 0, jnp.ones([2, 3])).shape
-        (2, 5)
+        ...     return hk.eval_shape(lambda x: jnp.concatenate([x, x]), x)
+        >>> hk.transform(f).apply({}, None, jnp.ones([2, 3])).shape
+        (4, 3)
     """
     frame = _require_frame("eval_shape")
     pure = purify(fun)

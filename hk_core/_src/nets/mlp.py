@@ -88,7 +88,8 @@ class MLP(module.Module):
         Example:
             >>> def f(x):
             ...     mlp = hk.nets.MLP([5, 4])
-            ...     return mlp.reverse()(mlp(x))
+            ...     y = mlp(x)
+            ...     return mlp.reverse()(y)
             >>> hk.transform(f).apply(hk.transform(f).init(0, jnp.ones([1, 3])), None,
             ...                       jnp.ones([1, 3])).shape
             (1, 3)
