@@ -1,0 +1,275 @@
+"""The transform family (API.md §2.1): init/apply contracts, rng checks, state handling."""
+
+import inspect
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from absl.testing import parameterized
+
+import hk_core as hk
+from hk_core._src.core import errors
+
+X = jnp.ones([2, 3])
+
+
+def _linear(x):
+    return hk.Linear(4)(x)
+
+
+def _stateful(x):
+    count = hk.get_state("count", [], jnp.int32, init=jnp.zeros)
+    hk.set_state("count", count + 1)
+    return x * 2
+
+
+class TransformApplyTest(chex.TestCase):
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_apply_computes_affine_map_of_given_params(self):
+        f = hk.transform(_linear)
+        w = np.arange(12, dtype=np.float32).reshape(3, 4)
+        b = np.ones(4, np.float32)
+        out = self.variant(f.apply)({"linear": {"w": w, "b": b}}, None, X)
+        chex.assert_trees_all_close(out, np.ones([2, 3], np.float32) @ w + b)
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_stateful_apply_returns_updated_state(self):
+        f = hk.transform_with_state(_stateful)
+        params, state = f.init(None, X)
+        out, state = self.variant(f.apply)(params, state, None, X)
+        chex.assert_trees_all_close(out, 2 * X)
+        assert int(state["~"]["count"]) == 1
+
+
+def test_init_returns_plain_two_level_dicts():
+    params = hk.transform(_linear).init(jax.random.PRNGKey(0), X)
+    assert type(params) is dict and type(params["linear"]) is dict
+    assert list(params["linear"]) == ["w", "b"]
+
+
+@pytest.mark.parametrize("rng", [
+    0, True, np.int32(3), jnp.array(3, jnp.int32), jax.random.PRNGKey(0),
+    np.asarray(jax.random.PRNGKey(0)), jax.random.key(0), None])
+def test_init_accepts_every_rng_form_haiku_accepts(rng):
+    params = hk.transform(lambda: hk.get_parameter("w", [2], init=jnp.zeros)).init(rng)
+    assert params["~"]["w"].shape == (2,)
+
+
+@pytest.mark.parametrize("rng", [np.int64(3), np.uint32(3), jnp.zeros([2], jnp.int32), [0, 1],
+                                 1.5])
+def test_init_rejects_other_rngs(rng):
+    with pytest.raises(ValueError, match="Init must be called with an RNG as the first argument"):
+        hk.transform(lambda: None).init(rng)
+
+
+def test_apply_rejects_bad_rng_naming_position():
+    with pytest.raises(ValueError, match="second argument"):
+        hk.transform(lambda: None).apply({}, 1.5)
+    with pytest.raises(ValueError, match="third argument"):
+        hk.transform_with_state(lambda: None).apply({}, {}, 1.5)
+
+
+def test_int_seed_gives_same_params_as_prngkey():
+    f = hk.transform(_linear)
+    chex.assert_trees_all_equal(f.init(7, X), f.init(jax.random.PRNGKey(7), X))
+
+
+def test_missing_rng_error_when_key_needed():
+    with pytest.raises(errors.MissingRNGError, match="non-None PRNGKey"):
+        hk.transform(_linear).init(None, X)
+
+
+def test_missing_rng_error_is_value_error():
+    assert issubclass(errors.MissingRNGError, ValueError)
+
+
+def test_apply_with_missing_module_names_path_and_present_modules():
+    f = hk.transform(_linear)
+    with pytest.raises(ValueError, match=r"Unable to retrieve parameter 'w' for module 'linear'"
+                                         r".*modules present: 'other'"):
+        f.apply({"other": {"w": jnp.ones([3, 4])}}, None, X)
+
+
+def test_apply_with_missing_parameter_names_module_and_existing_names():
+    f = hk.transform(_linear)
+    params = f.init(0, X)
+    del params["linear"]["b"]
+    with pytest.raises(ValueError, match=r"parameter 'b' for module 'linear'.*has: 'w'"):
+        f.apply(params, None, X)
+
+
+def test_apply_shape_mismatch_names_path_and_both_shapes():
+    f = hk.transform(_linear)
+    params = f.init(0, jnp.ones([2, 5]))
+    with pytest.raises(errors.ParameterShapeError,
+                       match=r"'linear/w' with retrieved shape \(5, 4\) does not match "
+                             r"shape=\[3, 4\]"):
+        f.apply(params, None, X)
+
+
+def test_apply_runs_with_bf16_cast_params_of_f32_model():
+    f = hk.transform(_linear)
+    params = jax.tree.map(lambda p: p.astype(jnp.bfloat16), f.init(0, X))
+    out = f.apply(params, None, X)
+    chex.assert_shape(out, (2, 4))
+
+
+def test_parameter_created_during_apply_is_an_error_raised_from_missing_rng():
+    def f(x):
+        return hk.Linear(4)(x) + hk.get_parameter("late", [4], init=hk.initializers.RandomNormal())
+
+    params = {"linear": hk.transform(_linear).init(0, X)["linear"]}
+    with pytest.raises(ValueError, match="Unable to retrieve parameter 'late' for module '~'") as e:
+        hk.transform(f).apply(params, None, X)
+    assert isinstance(e.value.__cause__, errors.MissingRNGError)
+
+
+@pytest.mark.parametrize("params", [[1, 2], "params", 3])
+def test_apply_with_non_mapping_params_is_type_error(params):
+    with pytest.raises(TypeError, match="params argument does not appear valid"):
+        hk.transform(_linear).apply(params, None, X)
+
+
+def test_apply_accepts_none_params_and_immutable_mappings():
+    f = hk.transform(_linear)
+    params = hk.data_structures.to_immutable_dict(f.init(0, X))
+    chex.assert_shape(f.apply(params, None, X), (2, 4))
+    assert hk.transform(lambda: 1).apply(None, None) == 1
+
+
+def test_extra_params_are_ignored_at_apply():
+    f = hk.transform(_linear)
+    params = dict(f.init(0, X), unused={"w": jnp.ones([1])})
+    chex.assert_shape(f.apply(params, None, X), (2, 4))
+
+
+def test_get_parameter_outside_transform_is_an_error():
+    with pytest.raises(ValueError, match="`hk.get_parameter` must be used as part of an "
+                                         "`hk.transform`"):
+        hk.get_parameter("w", [1], init=jnp.ones)
+
+
+def test_module_outside_transform_is_an_error():
+    with pytest.raises(ValueError, match="must be initialized inside an `hk.transform`"):
+        hk.Linear(2)
+
+
+def test_transform_with_state_used_with_transform_raises_non_empty_state():
+    f = hk.transform(_stateful)
+    with pytest.raises(errors.NonEmptyStateError, match="transform_with_state"):
+        f.init(None, X)
+
+
+def test_state_keyword_to_apply_is_type_error():
+    f = hk.transform(lambda state: state)
+    with pytest.raises(TypeError, match="state"):
+        f.apply({}, None, state=1)
+
+
+def test_apply_rng_false_points_to_without_apply_rng():
+    with pytest.raises(ValueError, match="without_apply_rng"):
+        hk.transform(_linear, apply_rng=False)
+
+
+def test_jitted_function_is_rejected():
+    with pytest.raises(ValueError, match="jit"):
+        hk.transform(jax.jit(lambda x: x))
+
+
+def test_without_apply_rng_drops_rng_argument_for_every_kind():
+    f = hk.without_apply_rng(hk.transform(_linear))
+    params = f.init(0, X)
+    chex.assert_shape(f.apply(params, X), (2, 4))
+    g = hk.without_apply_rng(hk.transform_with_state(_stateful))
+    params, state = g.init(None, X)
+    assert g.apply(params, state, X)[1]["~"]["count"] == 1
+    with pytest.raises(ValueError):
+        hk.without_apply_rng(lambda: None)
+
+
+def test_with_empty_state_has_stateful_signature():
+    f = hk.with_empty_state(hk.transform(_linear))
+    params, state = f.init(0, X)
+    out, new_state = f.apply(params, {"ignored": {}}, None, X)
+    assert state == {} and new_state == {}
+    chex.assert_shape(out, (2, 4))
+
+
+def test_init_and_apply_signatures_add_haiku_arguments():
+    def f(x, y=1):
+        return x
+
+    assert list(inspect.signature(hk.transform(f).init).parameters) == ["rng", "x", "y"]
+    assert list(inspect.signature(hk.transform(f).apply).parameters) == ["params", "rng", "x",
+                                                                         "y"]
+    assert list(inspect.signature(hk.transform_with_state(f).apply).parameters) == [
+        "params", "state", "rng", "x", "y"]
+
+
+def test_initial_state_is_first_value_and_apply_returns_current():
+    def f():
+        hk.set_state("s", 1.0)
+        hk.set_state("s", 2.0)
+        return hk.get_state("s")
+
+    g = hk.transform_with_state(f)
+    params, state = g.init(None)
+    assert state == {"~": {"s": 1.0}}
+    out, new_state = g.apply(params, state, None)
+    assert out == 2.0 and new_state == {"~": {"s": 2.0}}
+
+
+def test_untouched_input_state_is_returned_unchanged():
+    g = hk.transform_with_state(lambda: None)
+    _, state = g.apply({}, {"a": {"x": 1}}, None)
+    assert state == {"a": {"x": 1}}
+
+
+def test_running_init_true_in_init_false_in_apply():
+    f = hk.transform_with_state(lambda: hk.set_state("init", hk.running_init()))
+    _, state = f.init(None)
+    assert state["~"]["init"] is True
+    assert f.apply({}, {}, None)[1]["~"]["init"] is False
+    with pytest.raises(ValueError):
+        hk.running_init()
+
+
+def _shared_modules():
+    encoder = hk.Linear(2, name="encoder")
+    decoder = hk.Linear(3, name="decoder")
+
+    def template(x):
+        return decoder(encoder(x))
+
+    return template, (encoder, lambda z: decoder(z))
+
+
+def test_multi_transform_shares_params_between_functions():
+    f = hk.multi_transform(_shared_modules)
+    params = f.init(0, X)
+    assert list(params) == ["encoder", "decoder"]
+    encode, decode = f.apply
+    z = encode(params, None, X)
+    chex.assert_trees_all_close(z, X @ params["encoder"]["w"] + params["encoder"]["b"])
+    chex.assert_shape(decode(params, None, z), (2, 3))
+
+
+def test_multi_transform_with_state_usage_error_names_with_state_variant():
+    def f():
+        return (lambda: hk.set_state("s", 1)), (lambda: 0,)
+
+    with pytest.raises(ValueError, match="multi_transform_with_state"):
+        hk.multi_transform(f).init(None)
+
+
+def test_unexpected_tracer_error_gets_hint():
+    leaked = []
+
+    def f(x):
+        jax.vmap(lambda v: leaked.append(v) or v)(x)
+        return leaked[0] + 1
+
+    with pytest.raises(jax.errors.UnexpectedTracerError, match="hk.vmap"):
+        hk.transform(f).apply({}, None, X)
