@@ -35,9 +35,11 @@ def _normalise_loss_output(out: Any, state: Any, has_aux: bool, has_state: bool)
     if not isinstance(out, tuple) or len(out) != 2:
         expected = "(loss, (new_state, metrics))" if has_aux and has_state else (
             "(loss, metrics)" if has_aux else "(loss, new_state)")
+        got = (f"an array of shape {tuple(out.shape)}" if hasattr(out, "shape")
+               else type(out).__name__)
         raise TypeError(
             f"make_train_step: with has_aux={has_aux}, has_state={has_state} loss_fn must "
-            f"return {expected}; got {type(out).__name__}.")
+            f"return {expected}; got {got}.")
     loss, aux = out
     if has_aux and has_state:
         new_state, metrics = aux
