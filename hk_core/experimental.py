@@ -25,6 +25,10 @@ from hk_core._src.core.rng import replace_rng_sequence_state as replace_rng_sequ
 
 # --- layers: attention, recurrent, layer_stack ---
 # --- experimental utilities: summary, to_dot, jaxpr_info, check_jax_usage, rng options ---
+from hk_core._src.core.rng_optimization import optimize_rng_use as optimize_rng_use
+from hk_core._src.core.switches import check_jax_usage as check_jax_usage
+from hk_core._src.core.switches import module_auto_repr as module_auto_repr
+from hk_core._src.core.switches import rng_reserve_size as rng_reserve_size
 
 __all__ = [
     "DO_NOT_STORE", "GetterContext", "LayerStackTransparencyMapping", "LiftWithStateUpdater",

@@ -9,7 +9,12 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from jax.extend import core as jax_core
+
+from hk_core._src.core import config as config_lib
 from hk_core._src.core import errors
+
+_CONFIG = config_lib.get_config()
 
 
 class MethodScope:
@@ -47,7 +52,7 @@ class Frame:
     __slots__ = (
         "params", "params_frozen", "state", "initial_state", "input_state", "rng", "is_init",
         "scopes", "param_creators", "state_creators", "param_getters", "state_getters",
-        "setters", "pending_updaters", "__weakref__",
+        "setters", "pending_updaters", "trace_state", "__weakref__",
     )
 
     def __init__(self, params: Mapping, state: dict, input_state: Mapping, rng, is_init: bool):
@@ -65,6 +70,9 @@ class Frame:
         self.state_getters: list = []
         self.setters: list = []
         self.pending_updaters: list = []
+        # The JAX trace this frame's code runs in; hk wrappers (hk.vmap, hk.cond, ...) swap
+        # it while they trace their body. Compared only when `check_jax_usage` is on.
+        self.trace_state = jax_core.get_opaque_trace_state()
 
     @property
     def scope(self) -> MethodScope:
@@ -90,7 +98,26 @@ def current_frame(what: str = "This hk_core function") -> Frame:
     frames = _LOCAL.frames
     if not frames:
         raise errors.not_in_transform(what)
-    return frames[-1]
+    frame = frames[-1]
+    if _CONFIG.check_jax_usage:
+        check_jax_usage(frame, what)
+    return frame
+
+
+def check_jax_usage(frame: Frame, what: str = "This hk_core function") -> None:
+    """Raises ``JaxUsageError`` if code runs inside a raw JAX transform opened within ``frame``.
+
+    The frame records the JAX trace that was current when it was entered (``init``/``apply``
+    or an hk wrapper's body). A raw ``jax.vmap``/``jax.jit``/``lax.scan``... opened inside
+    the transformed function makes a new trace current, which this detects.
+    """
+    if frame.trace_state != jax_core.get_opaque_trace_state():
+        raise errors.JaxUsageError(
+            f"{what} was used inside a raw JAX transform (jax.vmap, jax.jit, jax.lax.scan, "
+            "jax.lax.cond, ...) applied within an hk.transform'ed function. Parameters, "
+            "state and RNG would leak out of that transform as tracers. Use the hk_core "
+            "versions (hk.vmap, hk.scan, hk.cond, hk.remat, ...) or apply the JAX transform "
+            "to init/apply. (Checked because hk.experimental.check_jax_usage is enabled.)")
 
 
 def inside_transform() -> bool:

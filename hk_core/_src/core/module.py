@@ -74,6 +74,8 @@ def _wrap(method: Callable, method_name: str, owner: type) -> Callable:
         frames = _FRAMES.frames
         if not frames:
             raise ValueError(_NOT_IN_TRANSFORM)
+        if _CONFIG.check_jax_usage:
+            frame_lib.check_jax_usage(frames[-1], f"Module method {owner.__name__}.{method_name}")
         scopes = frames[-1].scopes
         module_name = self.module_name
         scopes.append(frame_lib.MethodScope(self, naming_method, module_name))
@@ -137,6 +139,8 @@ class ModuleMetaclass(abc.ABCMeta):
         frames = _FRAMES.frames
         if not frames:
             raise ValueError(_NOT_IN_TRANSFORM)
+        if _CONFIG.check_jax_usage:
+            frame_lib.check_jax_usage(frames[-1], f"Constructing {cls.__name__}")
         module = cls.__new__(cls) if cls.__new__ is object.__new__ else cls.__new__(
             cls, *args, **kwargs)
         scopes = frames[-1].scopes

@@ -8,7 +8,8 @@ same initial values after switching libraries: ``reserve(n)`` splits the sequenc
 import collections
 import contextlib
 import functools
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import jax
@@ -131,6 +132,31 @@ def _checked_key(key: Any) -> jax.Array:
     return key
 
 
+class _KeyCounters(threading.local):
+    def __init__(self):
+        self.active: list[list[int]] = []
+
+
+_COUNTERS = _KeyCounters()
+
+
+@contextlib.contextmanager
+def counting_keys() -> Iterator[Callable[[], int]]:
+    """Counts the keys drawn with ``next_rng_key(s)`` inside the block (used by
+    ``hk.experimental.optimize_rng_use``); yields a function returning the count."""
+    counter = [0]
+    _COUNTERS.active.append(counter)
+    try:
+        yield lambda: counter[0]
+    finally:
+        _COUNTERS.active.remove(counter)
+
+
+def _count(num: int) -> None:
+    for counter in _COUNTERS.active:
+        counter[0] += num
+
+
 def _sequence(what: str) -> PRNGSequence:
     seq = frame_lib.current_frame(what).rng
     if seq is None:
@@ -147,7 +173,10 @@ def next_rng_key() -> jax.Array:
         >>> key.shape
         (2,)
     """
-    return next(_sequence("`hk.next_rng_key`"))
+    seq = _sequence("`hk.next_rng_key`")
+    if _COUNTERS.active:
+        _count(1)
+    return next(seq)
 
 
 def next_rng_keys(num: int) -> jax.Array:
@@ -158,7 +187,10 @@ def next_rng_keys(num: int) -> jax.Array:
         >>> f.apply({}, jax.random.PRNGKey(0)).shape
         (3, 2)
     """
-    return jnp.stack(_sequence("`hk.next_rng_keys`").take(num))
+    seq = _sequence("`hk.next_rng_keys`")
+    if _COUNTERS.active:
+        _count(num)
+    return jnp.stack(seq.take(num))
 
 
 def maybe_next_rng_key() -> jax.Array | None:
@@ -170,7 +202,11 @@ def maybe_next_rng_key() -> jax.Array | None:
         True
     """
     seq = frame_lib.current_frame("`hk.maybe_next_rng_key`").rng
-    return None if seq is None else next(seq)
+    if seq is None:
+        return None
+    if _COUNTERS.active:
+        _count(1)
+    return next(seq)
 
 
 def reserve_rng_keys(num: int) -> None:

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.extend import core as jax_core
 
 from hk_core._src.core import frame as frame_lib
 from hk_core._src.core import rng as rng_lib
@@ -80,7 +81,10 @@ class _Installed:
         frame, data = self.frame, self.data
         scope = frame.scopes[-1]
         self.saved = (frame.params, frame.state, frame.initial_state, frame.rng,
-                      scope.counters, scope.reserved)
+                      scope.counters, scope.reserved, frame.trace_state)
+        # The body runs in the trace of the JAX transform this wrapper applies: that is
+        # sanctioned use, not the raw-transform misuse `check_jax_usage` looks for.
+        frame.trace_state = jax_core.get_opaque_trace_state()
         if data.params is not None:
             frame.params = _copy2(data.params)
         frame.state = _copy2(data.state)
@@ -112,7 +116,7 @@ class _Installed:
         frame = self.frame
         scope = frame.scopes[-1]
         (frame.params, frame.state, frame.initial_state, frame.rng,
-         scope.counters, scope.reserved) = self.saved
+         scope.counters, scope.reserved, frame.trace_state) = self.saved
 
 
 def purify(fun: Callable, copy_names: bool = True, top_up: bool = False) -> Callable:
