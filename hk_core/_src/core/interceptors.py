@@ -1,7 +1,13 @@
-"""Method interceptors (``hk.intercept_methods``): a thread-local chain around module methods."""
+"""Method interceptors (``hk.intercept_methods``): a thread-local chain around module methods.
+
+Each thread has its own stack. Interceptors installed with ``install_global`` (used by
+``hk.mixed_precision``) sit at the bottom of every thread's stack, so they run outermost.
+"""
 
 import contextlib
+import itertools
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -24,12 +30,42 @@ class MethodContext(NamedTuple):
     orig_class: type
 
 
+class _Stack(list):
+    # A list that can be weakly referenced, so the registry below never keeps a finished
+    # thread's stack alive.
+    __slots__ = ("__weakref__",)
+
+
+_GLOBAL: list[Callable] = []
+_ALL_STACKS: "weakref.WeakValueDictionary[int, _Stack]" = weakref.WeakValueDictionary()
+_NEXT_ID = itertools.count()
+_GLOBAL_LOCK = threading.Lock()
+
+
 class _ThreadInterceptors(threading.local):
     def __init__(self):
-        self.stack: list[Callable] = []
+        with _GLOBAL_LOCK:
+            self.stack: list[Callable] = _Stack(_GLOBAL)
+            _ALL_STACKS[next(_NEXT_ID)] = self.stack
 
 
 _LOCAL = _ThreadInterceptors()
+
+
+def install_global(interceptor: Callable) -> None:
+    """Installs ``interceptor`` for every thread, for the rest of the process.
+
+    Global interceptors run before (outside) those of ``intercept_methods``, in the order
+    they were installed. Threads that already have a stack get it inserted below their
+    own entries; new threads start with all global interceptors.
+    """
+    with _GLOBAL_LOCK:
+        position = len(_GLOBAL)
+        _GLOBAL.append(interceptor)
+        # Every stack starts with the global entries (intercept_methods only pushes and
+        # pops at the end), so `position` is right for each of them.
+        for stack in list(_ALL_STACKS.values()):
+            stack.insert(position, interceptor)
 
 
 def active() -> list[Callable]:

@@ -1,0 +1,64 @@
+"""Arguments shared by the normalization layers: axes and ``create_*`` checks."""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+AxisSpec = int | slice | Sequence[int]
+
+
+def validate(axis: AxisSpec, what: str = "axis") -> int | slice | tuple[int, ...]:
+    """Returns ``axis`` as an int, a slice or a tuple of ints.
+
+    Raises:
+        ValueError: for anything else (e.g. a float or a list of strings).
+    """
+    if isinstance(axis, (int, slice)):
+        return axis
+    if isinstance(axis, Iterable) and not isinstance(axis, (str, bytes)):
+        axes = tuple(axis)
+        if all(isinstance(a, int) for a in axes):
+            return axes
+    raise ValueError(f"`{what}` should be an int, slice or iterable of ints; got {axis!r}.")
+
+
+def resolve(axis: int | slice | tuple[int, ...], ndim: int, who: str, what: str = "axis"
+            ) -> tuple[int, ...]:
+    """Returns the sorted non-negative axes ``axis`` names in an array of rank ``ndim``.
+
+    Raises:
+        ValueError: if an axis is out of range (naming ``who``, the axis and the rank).
+    """
+    if isinstance(axis, slice):
+        return tuple(range(ndim)[axis])
+    axes = (axis,) if isinstance(axis, int) else axis
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(
+                f"{who}: `{what}`={axis!r} is out of range for inputs of rank {ndim}.")
+    return tuple(sorted({a % ndim for a in axes}))
+
+
+def param_shape(shape: Sequence[int], param_axes: tuple[int, ...]) -> tuple[int, ...]:
+    """Scale/offset shape: ``[C]`` when ``param_axes`` is just the last axis, else full rank.
+
+    Outside ``param_axes`` the full-rank shape has 1s, so it broadcasts against the input.
+    """
+    ndim = len(shape)
+    if param_axes == (ndim - 1,):
+        return (shape[-1],)
+    return tuple(shape[i] if i in param_axes else 1 for i in range(ndim))
+
+
+def check_create_init(who: str, create: bool, init: Any, what: str) -> None:
+    """Raises ``ValueError`` when an initializer is given for a parameter that is not created."""
+    if not create and init is not None:
+        raise ValueError(
+            f"{who}: Cannot set `{what}_init` if `create_{what}=False` (got "
+            f"{what}_init={init!r}).")
+
+
+def check_call_override(who: str, create: bool, value: Any, what: str) -> None:
+    """Raises ``ValueError`` when a call passes ``what`` that the module creates itself."""
+    if create and value is not None:
+        raise ValueError(
+            f"{who}: Cannot pass `{what}` at call time if `create_{what}=True`.")
