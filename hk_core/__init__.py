@@ -84,6 +84,20 @@ from hk_core._src.layers.linear import Linear as Linear
 # --- layers: basic, reshape, conv, pad, pooling, embed ---
 # --- layers: normalization, moving averages, spectral norm, mixed precision ---
 # --- layers: attention, recurrent, layer_stack ---
+from hk_core._src.layers.attention import MultiHeadAttention as MultiHeadAttention
+from hk_core._src.layers.layer_stack import layer_stack as layer_stack
+from hk_core._src.layers.recurrent import GRU as GRU
+from hk_core._src.layers.recurrent import LSTM as LSTM
+from hk_core._src.layers.recurrent import DeepRNN as DeepRNN
+from hk_core._src.layers.recurrent import IdentityCore as IdentityCore
+from hk_core._src.layers.recurrent import LSTMState as LSTMState
+from hk_core._src.layers.recurrent import ResetCore as ResetCore
+from hk_core._src.layers.recurrent import RNNCore as RNNCore
+from hk_core._src.layers.recurrent import VanillaRNN as VanillaRNN
+from hk_core._src.layers.recurrent import (
+    deep_rnn_with_skip_connections as deep_rnn_with_skip_connections)
+from hk_core._src.layers.unroll import dynamic_unroll as dynamic_unroll
+from hk_core._src.layers.unroll import static_unroll as static_unroll
 # --- experimental utilities: summary, to_dot ---
 
 __version__ = "0.1.0"

@@ -24,6 +24,7 @@ from hk_core._src.core.rng import maybe_get_rng_sequence_state as maybe_get_rng_
 from hk_core._src.core.rng import replace_rng_sequence_state as replace_rng_sequence_state
 
 # --- layers: attention, recurrent, layer_stack ---
+from hk_core._src.layers.layer_stack import layer_stack as layer_stack
 # --- experimental utilities: summary, to_dot, jaxpr_info, check_jax_usage, rng options ---
 from hk_core._src.core.rng_optimization import optimize_rng_use as optimize_rng_use
 from hk_core._src.core.switches import check_jax_usage as check_jax_usage
