@@ -66,8 +66,9 @@ class Linear(module.Module):
         if w_init is None:
             w_init = initializers.TruncatedNormal(stddev=1.0 / np.sqrt(input_size))
         w = params_lib.get_parameter("w", [input_size, output_size], dtype, init=w_init)
-        out = jnp.dot(inputs, w, precision=precision)
+        # Passing `precision=None` as a keyword leaves jit's C++ fast path: ~2x eager dispatch.
+        out = jnp.dot(inputs, w) if precision is None else jnp.dot(inputs, w, precision=precision)
         if self.with_bias:
             b = params_lib.get_parameter("b", [output_size], dtype, init=self.b_init)
-            out = out + jnp.broadcast_to(b, out.shape)
+            out = out + b
         return out

@@ -1,0 +1,86 @@
+"""Shared timing harness: interleaved repetitions, rotated order, min/median, table + JSON.
+
+Every figure is a ratio against a contender measured in the same process, with the order
+rotated each repetition, so machine noise hits all contenders alike (BENCHMARKS.md).
+"""
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+import jax
+
+
+def device_name() -> str:
+    device = jax.devices()[0]
+    return device.platform if device.platform == "cpu" else f"{device.platform}:{device.device_kind}"
+
+
+def interleaved(contenders: dict[str, Callable[[], object]], repeats: int,
+                number: int) -> dict[str, dict[str, float]]:
+    """Times each contender ``number`` calls per repetition; returns min/median seconds per call."""
+    names = list(contenders)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for fn in contenders.values():  # warm up: compile caches, first-call costs
+        jax.block_until_ready(fn())
+    for rep in range(repeats):
+        order = names[rep % len(names):] + names[:rep % len(names)]
+        for name in order:
+            fn = contenders[name]
+            start = time.perf_counter()
+            for _ in range(number):
+                out = fn()
+            jax.block_until_ready(out)
+            samples[name].append((time.perf_counter() - start) / number)
+    return {name: {"min": min(s), "median": statistics.median(s)} for name, s in samples.items()}
+
+
+def time_once(contenders: dict[str, Callable[[], object]], repeats: int
+              ) -> dict[str, dict[str, float]]:
+    """Like ``interleaved`` with one call per sample and no warm-up (for trace/compile times)."""
+    return interleaved_no_warmup(contenders, repeats)
+
+
+def interleaved_no_warmup(contenders, repeats):
+    names = list(contenders)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for rep in range(repeats):
+        order = names[rep % len(names):] + names[:rep % len(names)]
+        for name in order:
+            start = time.perf_counter()
+            jax.block_until_ready(contenders[name]())
+            samples[name].append(time.perf_counter() - start)
+    return {name: {"min": min(s), "median": statistics.median(s)} for name, s in samples.items()}
+
+
+def ratios(results: dict[str, dict[str, dict[str, float]]], floor: str = "raw_jax"
+           ) -> dict[str, dict[str, float]]:
+    """``{workload: {contender: min-time ratio against the floor}}``."""
+    out = {}
+    for workload, by_lib in results.items():
+        base = by_lib[floor]["min"]
+        out[workload] = {lib: round(t["min"] / base, 3) for lib, t in by_lib.items()
+                         if lib != floor}
+    return out
+
+
+def report(benchmark: str, results: dict, unit: str = "us", scale: float = 1e6,
+           extra: dict | None = None) -> dict:
+    """Prints a table (min / median per contender per workload) and a final JSON line."""
+    rat = ratios(results)
+    width = max(len(w) for w in results) + 2
+    print(f"{benchmark} on {device_name()} (times in {unit}; ratio = min / raw_jax min)")
+    for workload, by_lib in results.items():
+        for lib, t in by_lib.items():
+            r = rat[workload].get(lib, 1.0)
+            print(f"  {workload:<{width}} {lib:<10} min {t['min'] * scale:12.2f}  "
+                  f"median {t['median'] * scale:12.2f}  ratio {r:6.3f}")
+    payload = {"benchmark": benchmark, "device": device_name(),
+               "results": {w: {lib: {k: v * scale for k, v in t.items()} for lib, t in b.items()}
+                           for w, b in results.items()},
+               "ratios": rat, "unit": unit}
+    if extra:
+        payload.update(extra)
+    print(json.dumps(payload))
+    return payload
