@@ -26,6 +26,11 @@ from hk_core._src.core.rng import replace_rng_sequence_state as replace_rng_sequ
 # --- layers: attention, recurrent, layer_stack ---
 from hk_core._src.layers.layer_stack import layer_stack as layer_stack
 # --- experimental utilities: summary, to_dot, jaxpr_info, check_jax_usage, rng options ---
+from hk_core._src.layers.summary import ArraySpec as ArraySpec
+from hk_core._src.layers.summary import MethodInvocation as MethodInvocation
+from hk_core._src.layers.summary import ModuleDetails as ModuleDetails
+from hk_core._src.layers.summary import eval_summary as eval_summary
+from hk_core._src.layers.summary import tabulate as tabulate
 from hk_core._src.core.rng_optimization import optimize_rng_use as optimize_rng_use
 from hk_core._src.core.switches import check_jax_usage as check_jax_usage
 from hk_core._src.core.switches import module_auto_repr as module_auto_repr
