@@ -82,6 +82,35 @@ from hk_core._src.layers.dropout import dropout as dropout
 from hk_core._src.layers.linear import Linear as Linear
 
 # --- layers: basic, reshape, conv, pad, pooling, embed ---
+from hk_core import pad as pad
+from hk_core._src.layers.basic import BatchApply as BatchApply
+from hk_core._src.layers.basic import Bias as Bias
+from hk_core._src.layers.basic import Sequential as Sequential
+from hk_core._src.layers.basic import expand_apply as expand_apply
+from hk_core._src.layers.basic import multinomial as multinomial
+from hk_core._src.layers.basic import one_hot as one_hot
+from hk_core._src.layers.conv import Conv1D as Conv1D
+from hk_core._src.layers.conv import Conv2D as Conv2D
+from hk_core._src.layers.conv import Conv3D as Conv3D
+from hk_core._src.layers.conv import ConvND as ConvND
+from hk_core._src.layers.conv_transpose import Conv1DTranspose as Conv1DTranspose
+from hk_core._src.layers.conv_transpose import Conv2DTranspose as Conv2DTranspose
+from hk_core._src.layers.conv_transpose import Conv3DTranspose as Conv3DTranspose
+from hk_core._src.layers.conv_transpose import ConvNDTranspose as ConvNDTranspose
+from hk_core._src.layers.data_format import get_channel_index as get_channel_index
+from hk_core._src.layers.deferred import Deferred as Deferred
+from hk_core._src.layers.depthwise_conv import DepthwiseConv1D as DepthwiseConv1D
+from hk_core._src.layers.depthwise_conv import DepthwiseConv2D as DepthwiseConv2D
+from hk_core._src.layers.depthwise_conv import DepthwiseConv3D as DepthwiseConv3D
+from hk_core._src.layers.depthwise_conv import SeparableDepthwiseConv2D as SeparableDepthwiseConv2D
+from hk_core._src.layers.embed import Embed as Embed
+from hk_core._src.layers.embed import EmbedLookupStyle as EmbedLookupStyle
+from hk_core._src.layers.pooling import AvgPool as AvgPool
+from hk_core._src.layers.pooling import MaxPool as MaxPool
+from hk_core._src.layers.pooling import avg_pool as avg_pool
+from hk_core._src.layers.pooling import max_pool as max_pool
+from hk_core._src.layers.reshape import Flatten as Flatten
+from hk_core._src.layers.reshape import Reshape as Reshape
 # --- layers: normalization, moving averages, spectral norm, mixed precision ---
 # --- layers: attention, recurrent, layer_stack ---
 from hk_core._src.layers.attention import MultiHeadAttention as MultiHeadAttention

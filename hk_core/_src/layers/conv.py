@@ -1,0 +1,303 @@
+"""N-d convolutions: ``hk.ConvND`` and ``hk.Conv1D/2D/3D``, plus helpers shared by the variants.
+
+Every variant computes its output with ``lax.conv_general_dilated`` (or ``lax.conv_transpose``)
+using explicit dimension numbers, and takes ``kernel_shape``/``stride``/``rate`` as an int or
+a sequence of 1 or ``num_spatial_dims`` values (API.md §3.2).
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from hk_core._src.core import module
+from hk_core._src.core import params as params_lib
+from hk_core._src.layers import data_format as data_format_lib
+from hk_core._src.layers import initializers
+from hk_core._src.layers import pad as pad_lib
+from hk_core._src.layers import spatial_args
+
+_STRING_PADDINGS = ("SAME", "VALID")
+
+
+def channel_index(data_format: str, where: str) -> int:
+    """``get_channel_index`` with the module path in the error message."""
+    try:
+        return data_format_lib.get_channel_index(data_format)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+
+
+def dimension_numbers(num_spatial_dims: int, channels_last: bool,
+                      kernel_out_first: bool = False) -> lax.ConvDimensionNumbers:
+    """Dimension numbers for inputs ``N<spatial>C``/``NC<spatial>`` and a ``<spatial>IO`` kernel.
+
+    ``kernel_out_first=True`` describes a ``<spatial>OI`` kernel instead (transposed convs).
+    """
+    n = num_spatial_dims
+    spatial = tuple(range(n))
+    if channels_last:
+        image = (0, n + 1) + tuple(range(1, n + 1))
+    else:
+        image = (0, 1) + tuple(range(2, n + 2))
+    # lax orders a kernel spec as (output features, input features, spatial...).
+    kernel = (n, n + 1) + spatial if kernel_out_first else (n + 1, n) + spatial
+    return lax.ConvDimensionNumbers(lhs_spec=image, rhs_spec=kernel, out_spec=image)
+
+
+def string_padding(padding: str, where: str) -> str:
+    """Upper-cases ``'same'``/``'valid'``; any other string is an error naming ``where``."""
+    upper = padding.upper()
+    if upper not in _STRING_PADDINGS:
+        raise ValueError(
+            f"{where}: padding must be 'SAME', 'VALID', a (low, high) pair, a sequence of "
+            f"pairs or a padding function, got {padding!r}.")
+    return upper
+
+
+def resolve_padding(padding: Any, kernel_shape: Sequence[int], rate: Sequence[int], n: int,
+                    where: str) -> str | tuple[tuple[int, int], ...]:
+    """Returns ``'SAME'``/``'VALID'`` unchanged, or explicit ``(low, high)`` pairs per dim."""
+    if isinstance(padding, str):
+        return string_padding(padding, where)
+    try:
+        if pad_lib.is_padfn(padding):
+            return pad_lib.create_from_padfn(padding, kernel_shape, rate, n)
+        return pad_lib.create_from_tuple(padding, n)
+    except TypeError as error:
+        raise TypeError(f"{where}: {error}") from None
+
+
+def ensure_batched(inputs: jax.Array, num_spatial_dims: int, where: str,
+                   kind: str) -> tuple[jax.Array, bool]:
+    """Adds a leading batch axis to unbatched inputs; returns ``(inputs, was_unbatched)``."""
+    unbatched_rank = num_spatial_dims + 1
+    if inputs.ndim == unbatched_rank:
+        return jnp.expand_dims(inputs, 0), True
+    if inputs.ndim == unbatched_rank + 1:
+        return inputs, False
+    raise ValueError(
+        f"{where}: Input to {kind} needs to have rank in {[unbatched_rank, unbatched_rank + 1]}, "
+        f"but input has shape {inputs.shape} (rank {inputs.ndim}).")
+
+
+def check_mask(mask: Any, w_shape: tuple[int, ...], where: str) -> None:
+    if mask is not None and tuple(np.shape(mask)) != w_shape:
+        raise ValueError(
+            f"{where}: Mask needs to have the same shape as weights. Shapes are: mask "
+            f"{tuple(np.shape(mask))}, weights {w_shape}.")
+
+
+def bias_shape(output_channels: int, num_spatial_dims: int, channels_last: bool) -> tuple:
+    """``[C]`` for channels-last; ``[C, 1, ..., 1]`` (one 1 per spatial dim) otherwise."""
+    if channels_last:
+        return (output_channels,)
+    return (output_channels,) + (1,) * num_spatial_dims
+
+
+def add_bias(out: jax.Array, shape: tuple, b_init: Any) -> jax.Array:
+    b = params_lib.get_parameter("b", shape, out.dtype, init=b_init)
+    return out + jnp.broadcast_to(b, out.shape)
+
+
+def truncated_normal_for_fan_in(fan_in: int) -> initializers.Initializer:
+    return initializers.TruncatedNormal(stddev=1.0 / np.sqrt(fan_in))
+
+
+class ConvND(module.Module):
+    """A convolution over ``num_spatial_dims`` spatial dimensions.
+
+    Parameters: ``w [*kernel_shape, in_channels // feature_group_count, output_channels]``
+    (default ``TruncatedNormal(1/sqrt(fan_in))`` with ``fan_in = prod(kernel_shape) * in /
+    feature_group_count``) and ``b`` (zeros): ``[output_channels]`` for channels-last data,
+    ``[output_channels, 1, ..., 1]`` for channels-first.
+
+    Example:
+        >>> f = hk.transform(lambda x: hk.ConvND(1, output_channels=4, kernel_shape=3)(x))
+        >>> params = f.init(jax.random.PRNGKey(0), jnp.ones([2, 10, 3]))
+        >>> jax.tree.map(jnp.shape, params)
+        {'conv_nd': {'b': (4,), 'w': (3, 3, 4)}}
+        >>> f.apply(params, None, jnp.ones([2, 10, 3])).shape
+        (2, 10, 4)
+    """
+
+    def __init__(
+        self,
+        num_spatial_dims: int,
+        output_channels: int,
+        kernel_shape: int | Sequence[int],
+        stride: int | Sequence[int] = 1,
+        rate: int | Sequence[int] = 1,
+        padding: Any = "SAME",
+        with_bias: bool = True,
+        w_init: Any = None,
+        b_init: Any = None,
+        data_format: str = "channels_last",
+        mask: Any = None,
+        feature_group_count: int = 1,
+        name: str | None = None,
+    ):
+        """Creates the layer; parameters are made on the first call.
+
+        Args:
+            num_spatial_dims: Number of spatial dimensions (positive).
+            output_channels: Number of output channels.
+            kernel_shape: Kernel size: an int or a sequence of 1 or ``num_spatial_dims`` ints.
+            stride: Window strides, broadcast like ``kernel_shape``. Defaults to 1.
+            rate: Kernel dilation, broadcast like ``kernel_shape``. Defaults to 1.
+            padding: ``'SAME'`` or ``'VALID'`` (passed as such to ``lax``), one
+                ``(low, high)`` pair for every dim, a sequence of ``num_spatial_dims`` pairs,
+                a padding function (``hk.pad.same`` ...) or a sequence of them.
+            with_bias: Whether to add a bias ``b``.
+            w_init: Initializer of ``w``; default ``TruncatedNormal(1/sqrt(fan_in))``.
+            b_init: Initializer of ``b``; default zeros.
+            data_format: ``'channels_last'`` (default) or ``'channels_first'``, or a layout
+                string such as ``'NHWC'``.
+            mask: Optional array of ``w``'s shape, multiplied into ``w`` before use.
+            feature_group_count: Number of input channel groups (grouped convolution).
+            name: Module name; defaults to the snake-cased class name.
+
+        Raises:
+            ValueError: if ``num_spatial_dims`` is not positive, or ``data_format`` or a
+                padding string is unknown.
+            TypeError: if ``kernel_shape``, ``stride``, ``rate`` or ``padding`` has a
+                length other than 1 or ``num_spatial_dims``.
+        """
+        super().__init__(name=name)
+        where = self.module_name
+        if num_spatial_dims <= 0:
+            raise ValueError(
+                f"{where}: num_spatial_dims must be a positive integer, got {num_spatial_dims}.")
+        n = num_spatial_dims
+        self.num_spatial_dims = n
+        self.output_channels = output_channels
+        self.kernel_shape = spatial_args.replicate(kernel_shape, n, "kernel_shape", where)
+        self.stride = spatial_args.replicate(stride, n, "stride", where)
+        self.rate = spatial_args.replicate(rate, n, "rate", where)
+        self.kernel_dilation = self.rate
+        self.lhs_dilation = (1,) * n
+        self.padding = resolve_padding(padding, self.kernel_shape, self.rate, n, where)
+        self.with_bias = with_bias
+        self.w_init = w_init
+        self.b_init = b_init if b_init is not None else jnp.zeros
+        self.data_format = data_format
+        self.channel_index = channel_index(data_format, where)
+        self.dimension_numbers = dimension_numbers(n, self.channel_index == -1)
+        self.mask = mask
+        self.feature_group_count = feature_group_count
+
+    def __call__(self, inputs: jax.Array, *, precision: lax.Precision | None = None) -> jax.Array:
+        """Convolves ``inputs`` with ``w`` and adds ``b``.
+
+        Args:
+            inputs: ``[N, *spatial, C]`` (channels-last) or ``[N, C, *spatial]``; the batch
+                axis may be left out, in which case the output has none either.
+            precision: Passed to ``lax.conv_general_dilated``.
+
+        Returns:
+            The output, with ``output_channels`` channels.
+
+        Raises:
+            ValueError: if the rank of ``inputs`` is not ``num_spatial_dims + 1`` or ``+ 2``,
+                if the channels do not divide by ``feature_group_count``, or if ``mask``
+                does not have the shape of ``w``; the message names this module's path.
+        """
+        where = self.module_name
+        n = self.num_spatial_dims
+        inputs, unbatched = ensure_batched(inputs, n, where, "ConvND")
+        in_channels = inputs.shape[self.channel_index]
+        groups = self.feature_group_count
+        if in_channels % groups:
+            raise ValueError(
+                f"{where}: input channels ({in_channels}, input shape {inputs.shape}) must be "
+                f"divisible by feature_group_count={groups}.")
+        w_shape = self.kernel_shape + (in_channels // groups, self.output_channels)
+        check_mask(self.mask, w_shape, where)
+        w_init = self.w_init
+        if w_init is None:
+            w_init = truncated_normal_for_fan_in(int(np.prod(w_shape[:-1])))
+        w = params_lib.get_parameter("w", w_shape, inputs.dtype, init=w_init)
+        if self.mask is not None:
+            w = w * self.mask
+        out = lax.conv_general_dilated(
+            inputs, w, window_strides=self.stride, padding=self.padding,
+            lhs_dilation=self.lhs_dilation, rhs_dilation=self.kernel_dilation,
+            dimension_numbers=self.dimension_numbers, feature_group_count=groups,
+            precision=precision)
+        if self.with_bias:
+            out = add_bias(out, bias_shape(self.output_channels, n, self.channel_index == -1),
+                           self.b_init)
+        if unbatched:
+            out = jnp.squeeze(out, axis=0)
+        return out
+
+
+class Conv1D(ConvND):
+    """A 1-D convolution (``ConvND`` with one spatial dimension, ``data_format='NWC'``).
+
+    Example:
+        >>> f = hk.transform(lambda x: hk.Conv1D(4, kernel_shape=3)(x))
+        >>> params = f.init(jax.random.PRNGKey(0), jnp.ones([2, 10, 3]))
+        >>> jax.tree.map(jnp.shape, params)
+        {'conv1_d': {'b': (4,), 'w': (3, 3, 4)}}
+    """
+
+    def __init__(self, output_channels: int, kernel_shape: int | Sequence[int],
+                 stride: int | Sequence[int] = 1, rate: int | Sequence[int] = 1,
+                 padding: Any = "SAME", with_bias: bool = True, w_init: Any = None,
+                 b_init: Any = None, data_format: str = "NWC", mask: Any = None,
+                 feature_group_count: int = 1, name: str | None = None):
+        """Creates the layer; see ``ConvND`` for the arguments. ``data_format``: NWC or NCW."""
+        super().__init__(1, output_channels, kernel_shape, stride=stride, rate=rate,
+                         padding=padding, with_bias=with_bias, w_init=w_init, b_init=b_init,
+                         data_format=data_format, mask=mask,
+                         feature_group_count=feature_group_count, name=name)
+
+
+class Conv2D(ConvND):
+    """A 2-D convolution (``ConvND`` with two spatial dimensions, ``data_format='NHWC'``).
+
+    Example:
+        >>> f = hk.transform(lambda x: hk.Conv2D(5, kernel_shape=3, stride=2)(x))
+        >>> params = f.init(jax.random.PRNGKey(0), jnp.ones([2, 8, 8, 3]))
+        >>> jax.tree.map(jnp.shape, params)
+        {'conv2_d': {'b': (5,), 'w': (3, 3, 3, 5)}}
+        >>> f.apply(params, None, jnp.ones([2, 8, 8, 3])).shape
+        (2, 4, 4, 5)
+    """
+
+    def __init__(self, output_channels: int, kernel_shape: int | Sequence[int],
+                 stride: int | Sequence[int] = 1, rate: int | Sequence[int] = 1,
+                 padding: Any = "SAME", with_bias: bool = True, w_init: Any = None,
+                 b_init: Any = None, data_format: str = "NHWC", mask: Any = None,
+                 feature_group_count: int = 1, name: str | None = None):
+        """Creates the layer; see ``ConvND`` for the arguments. ``data_format``: NHWC or NCHW."""
+        super().__init__(2, output_channels, kernel_shape, stride=stride, rate=rate,
+                         padding=padding, with_bias=with_bias, w_init=w_init, b_init=b_init,
+                         data_format=data_format, mask=mask,
+                         feature_group_count=feature_group_count, name=name)
+
+
+class Conv3D(ConvND):
+    """A 3-D convolution (``ConvND`` with three spatial dimensions, ``data_format='NDHWC'``).
+
+    Example:
+        >>> f = hk.transform(lambda x: hk.Conv3D(2, kernel_shape=(1, 2, 3))(x))
+        >>> params = f.init(jax.random.PRNGKey(0), jnp.ones([1, 4, 4, 4, 3]))
+        >>> jax.tree.map(jnp.shape, params)
+        {'conv3_d': {'b': (2,), 'w': (1, 2, 3, 3, 2)}}
+    """
+
+    def __init__(self, output_channels: int, kernel_shape: int | Sequence[int],
+                 stride: int | Sequence[int] = 1, rate: int | Sequence[int] = 1,
+                 padding: Any = "SAME", with_bias: bool = True, w_init: Any = None,
+                 b_init: Any = None, data_format: str = "NDHWC", mask: Any = None,
+                 feature_group_count: int = 1, name: str | None = None):
+        """Creates the layer; see ``ConvND`` for the arguments. ``data_format``: NDHWC/NCDHW."""
+        super().__init__(3, output_channels, kernel_shape, stride=stride, rate=rate,
+                         padding=padding, with_bias=with_bias, w_init=w_init, b_init=b_init,
+                         data_format=data_format, mask=mask,
+                         feature_group_count=feature_group_count, name=name)

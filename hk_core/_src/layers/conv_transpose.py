@@ -1,0 +1,247 @@
+"""Transposed convolutions: ``hk.ConvNDTranspose`` and ``hk.Conv1D/2D/3DTranspose``.
+
+The kernel is stored as ``[*kernel_shape, output_channels, in_channels]`` and used without a
+flip by ``lax.conv_transpose``. An ``output_shape`` is turned into explicit padding so the
+output has exactly that spatial size (API.md §3.2).
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from hk_core._src.core import module
+from hk_core._src.core import params as params_lib
+from hk_core._src.layers import conv
+from hk_core._src.layers import pad as pad_lib
+from hk_core._src.layers import spatial_args
+
+
+def _explicit_padding(size_in: int, size_out: int, kernel: int, stride: int, padding: str,
+                      where: str) -> tuple[int, int]:
+    """Padding for ``lax.conv_transpose`` that maps ``size_in`` to exactly ``size_out``."""
+    if padding == "VALID":
+        expected_in = (size_out - kernel + stride) // stride
+        before = 0
+    else:
+        expected_in = (size_out + stride - 1) // stride
+        before = max(0, (size_in - 1) * stride + kernel - size_out) // 2
+    if size_in != expected_in:
+        raise ValueError(
+            f"{where}: The expected input size {expected_in} doesn't match the actual input "
+            f"size {size_in} for output_shape size {size_out}, kernel {kernel}, stride "
+            f"{stride} and {padding} padding.")
+    # The stride dilates the input to (in - 1) * s + 1 elements; a kernel of size k then
+    # needs out + k - 1 elements in total to produce `out` outputs.
+    low = kernel - 1 - before
+    high = (size_out + kernel - 1) - ((size_in - 1) * stride + 1) - low
+    return (low, high)
+
+
+class ConvNDTranspose(module.Module):
+    """A transposed convolution over ``num_spatial_dims`` spatial dimensions.
+
+    Parameters: ``w [*kernel_shape, output_channels, in_channels]`` (default
+    ``TruncatedNormal(1/sqrt(prod(kernel_shape) * in_channels))``) and ``b`` (zeros), shaped as
+    for ``ConvND``. With ``'SAME'`` padding the output size is ``in * stride``; with
+    ``'VALID'`` it is ``in * stride + max(kernel - stride, 0)``; ``output_shape`` picks it.
+
+    Example:
+        >>> f = hk.transform(lambda x: hk.ConvNDTranspose(1, 4, kernel_shape=3, stride=2)(x))
+        >>> params = f.init(jax.random.PRNGKey(0), jnp.ones([2, 5, 3]))
+        >>> jax.tree.map(jnp.shape, params)
+        {'conv_nd_transpose': {'b': (4,), 'w': (3, 4, 3)}}
+        >>> f.apply(params, None, jnp.ones([2, 5, 3])).shape
+        (2, 10, 4)
+    """
+
+    def __init__(
+        self,
+        num_spatial_dims: int,
+        output_channels: int,
+        kernel_shape: int | Sequence[int],
+        stride: int | Sequence[int] = 1,
+        output_shape: int | Sequence[int] | None = None,
+        padding: Any = "SAME",
+        with_bias: bool = True,
+        w_init: Any = None,
+        b_init: Any = None,
+        data_format: str = "channels_last",
+        mask: Any = None,
+        name: str | None = None,
+    ):
+        """Creates the layer; parameters are made on the first call.
+
+        Args:
+            num_spatial_dims: Number of spatial dimensions (positive).
+            output_channels: Number of output channels.
+            kernel_shape: Kernel size: an int or a sequence of 1 or ``num_spatial_dims`` ints.
+            stride: Strides (input dilation), broadcast like ``kernel_shape``.
+            output_shape: Spatial output size, broadcast like ``kernel_shape``; needs
+                ``'SAME'`` or ``'VALID'`` padding. Default: decided by the padding.
+            padding: ``'SAME'``, ``'VALID'``, one ``(low, high)`` pair or one per dim.
+            with_bias: Whether to add a bias ``b``.
+            w_init: Initializer of ``w``; default ``TruncatedNormal(1/sqrt(fan_in))``.
+            b_init: Initializer of ``b``; default zeros.
+            data_format: ``'channels_last'`` (default), ``'channels_first'`` or a layout
+                string such as ``'NHWC'``.
+            mask: Optional array of ``w``'s shape, multiplied into ``w`` before use.
+            name: Module name; defaults to the snake-cased class name.
+
+        Raises:
+            ValueError: if ``num_spatial_dims`` is not positive, ``data_format`` or a padding
+                string is unknown, or ``output_shape`` is given with explicit padding.
+            TypeError: if ``kernel_shape``, ``stride``, ``output_shape`` or ``padding`` has
+                a length other than 1 or ``num_spatial_dims``, or ``padding`` is a function.
+        """
+        super().__init__(name=name)
+        where = self.module_name
+        if num_spatial_dims <= 0:
+            raise ValueError(
+                f"{where}: num_spatial_dims must be a positive integer, got {num_spatial_dims}.")
+        n = num_spatial_dims
+        self.num_spatial_dims = n
+        self.output_channels = output_channels
+        self.kernel_shape = spatial_args.replicate(kernel_shape, n, "kernel_shape", where)
+        self.stride = spatial_args.replicate(stride, n, "stride", where)
+        self.output_shape = output_shape
+        if output_shape is not None:
+            self.output_shape = spatial_args.replicate(output_shape, n, "output_shape", where)
+            if not isinstance(padding, str):
+                raise ValueError(
+                    f"{where}: When specifying output_shape, ensure that padding is 'VALID' or "
+                    f"'SAME', got padding={padding!r}.")
+        if isinstance(padding, str):
+            self.padding = conv.string_padding(padding, where)
+        elif pad_lib.is_padfn(padding):
+            raise TypeError(
+                f"{where}: ConvNDTranspose takes padding 'SAME', 'VALID' or (low, high) "
+                f"pairs, not a padding function (got {padding!r}).")
+        else:
+            self.padding = conv.resolve_padding(padding, self.kernel_shape, (1,) * n, n, where)
+        self.with_bias = with_bias
+        self.w_init = w_init
+        self.b_init = b_init if b_init is not None else jnp.zeros
+        self.data_format = data_format
+        self.channel_index = conv.channel_index(data_format, where)
+        self.dimension_numbers = conv.dimension_numbers(
+            n, self.channel_index == -1, kernel_out_first=True)
+        self.mask = mask
+
+    def __call__(self, inputs: jax.Array, *, precision: lax.Precision | None = None) -> jax.Array:
+        """Applies the transposed convolution and adds ``b``.
+
+        Args:
+            inputs: ``[N, *spatial, C]`` (channels-last) or ``[N, C, *spatial]``; the batch
+                axis may be left out, in which case the output has none either.
+            precision: Passed to ``lax.conv_transpose``.
+
+        Returns:
+            The output, with ``output_channels`` channels.
+
+        Raises:
+            ValueError: if the rank of ``inputs`` is not ``num_spatial_dims + 1`` or ``+ 2``,
+                ``mask`` does not have the shape of ``w``, or the input size cannot produce
+                ``output_shape``; the message names this module's path.
+        """
+        where = self.module_name
+        n = self.num_spatial_dims
+        inputs, unbatched = conv.ensure_batched(inputs, n, where, "ConvNDTranspose")
+        channels_last = self.channel_index == -1
+        in_channels = inputs.shape[self.channel_index]
+        w_shape = self.kernel_shape + (self.output_channels, in_channels)
+        conv.check_mask(self.mask, w_shape, where)
+        w_init = self.w_init
+        if w_init is None:
+            w_init = conv.truncated_normal_for_fan_in(
+                int(np.prod(self.kernel_shape)) * in_channels)
+        w = params_lib.get_parameter("w", w_shape, inputs.dtype, init=w_init)
+        if self.mask is not None:
+            w = w * self.mask
+        padding = self.padding
+        if self.output_shape is not None:
+            spatial_in = inputs.shape[1:-1] if channels_last else inputs.shape[2:]
+            padding = tuple(
+                _explicit_padding(size_in, size_out, k, s, self.padding, where)
+                for size_in, size_out, k, s in zip(
+                    spatial_in, self.output_shape, self.kernel_shape, self.stride))
+        out = lax.conv_transpose(
+            inputs, w, strides=self.stride, padding=padding,
+            dimension_numbers=self.dimension_numbers, precision=precision)
+        if self.with_bias:
+            out = conv.add_bias(out, conv.bias_shape(self.output_channels, n, channels_last),
+                                self.b_init)
+        if unbatched:
+            out = jnp.squeeze(out, axis=0)
+        return out
+
+
+class Conv1DTranspose(ConvNDTranspose):
+    """A 1-D transposed convolution (``data_format='NWC'``); see ``ConvNDTranspose``.
+
+    Example:
+        >>> f = hk.transform(lambda x: hk.Conv1DTranspose(4, kernel_shape=3, stride=2)(x))
+        >>> params = f.init(jax.random.PRNGKey(0), jnp.ones([2, 5, 3]))
+        >>> f.apply(params, None, jnp.ones([2, 5, 3])).shape
+        (2, 10, 4)
+    """
+
+    def __init__(self, output_channels: int, kernel_shape: int | Sequence[int],
+                 stride: int | Sequence[int] = 1,
+                 output_shape: int | Sequence[int] | None = None, padding: Any = "SAME",
+                 with_bias: bool = True, w_init: Any = None, b_init: Any = None,
+                 data_format: str = "NWC", mask: Any = None, name: str | None = None):
+        """Creates the layer; see ``ConvNDTranspose``. ``data_format``: NWC or NCW."""
+        super().__init__(1, output_channels, kernel_shape, stride=stride,
+                         output_shape=output_shape, padding=padding, with_bias=with_bias,
+                         w_init=w_init, b_init=b_init, data_format=data_format, mask=mask,
+                         name=name)
+
+
+class Conv2DTranspose(ConvNDTranspose):
+    """A 2-D transposed convolution (``data_format='NHWC'``); see ``ConvNDTranspose``.
+
+    Example:
+        >>> f = hk.transform(lambda x: hk.Conv2DTranspose(4, kernel_shape=3, stride=2)(x))
+        >>> params = f.init(jax.random.PRNGKey(0), jnp.ones([1, 4, 4, 3]))
+        >>> jax.tree.map(jnp.shape, params)
+        {'conv2_d_transpose': {'b': (4,), 'w': (3, 3, 4, 3)}}
+        >>> f.apply(params, None, jnp.ones([1, 4, 4, 3])).shape
+        (1, 8, 8, 4)
+    """
+
+    def __init__(self, output_channels: int, kernel_shape: int | Sequence[int],
+                 stride: int | Sequence[int] = 1,
+                 output_shape: int | Sequence[int] | None = None, padding: Any = "SAME",
+                 with_bias: bool = True, w_init: Any = None, b_init: Any = None,
+                 data_format: str = "NHWC", mask: Any = None, name: str | None = None):
+        """Creates the layer; see ``ConvNDTranspose``. ``data_format``: NHWC or NCHW."""
+        super().__init__(2, output_channels, kernel_shape, stride=stride,
+                         output_shape=output_shape, padding=padding, with_bias=with_bias,
+                         w_init=w_init, b_init=b_init, data_format=data_format, mask=mask,
+                         name=name)
+
+
+class Conv3DTranspose(ConvNDTranspose):
+    """A 3-D transposed convolution (``data_format='NDHWC'``); see ``ConvNDTranspose``.
+
+    Example:
+        >>> f = hk.transform(lambda x: hk.Conv3DTranspose(2, kernel_shape=2, stride=2)(x))
+        >>> params = f.init(jax.random.PRNGKey(0), jnp.ones([1, 2, 2, 2, 3]))
+        >>> f.apply(params, None, jnp.ones([1, 2, 2, 2, 3])).shape
+        (1, 4, 4, 4, 2)
+    """
+
+    def __init__(self, output_channels: int, kernel_shape: int | Sequence[int],
+                 stride: int | Sequence[int] = 1,
+                 output_shape: int | Sequence[int] | None = None, padding: Any = "SAME",
+                 with_bias: bool = True, w_init: Any = None, b_init: Any = None,
+                 data_format: str = "NDHWC", mask: Any = None, name: str | None = None):
+        """Creates the layer; see ``ConvNDTranspose``. ``data_format``: NDHWC or NCDHW."""
+        super().__init__(3, output_channels, kernel_shape, stride=stride,
+                         output_shape=output_shape, padding=padding, with_bias=with_bias,
+                         w_init=w_init, b_init=b_init, data_format=data_format, mask=mask,
+                         name=name)

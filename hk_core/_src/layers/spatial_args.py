@@ -1,0 +1,42 @@
+"""Broadcasts per-spatial-dimension arguments (``kernel_shape``, ``stride``…) to ``n`` values."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def replicate(value: Any, n: int, name: str, where: str = "") -> tuple:
+    """Returns ``value`` as a tuple of ``n`` entries.
+
+    An int (or any non-sequence) or a length-1 sequence is repeated ``n`` times; a sequence of
+    length ``n`` is kept.
+
+    Args:
+        value: A scalar or a sequence of length 1 or ``n``.
+        n: Number of spatial dimensions.
+        name: Argument name, used in the error message.
+        where: Module path or function name that received the argument, for the message.
+
+    Returns:
+        A tuple of length ``n``.
+
+    Raises:
+        TypeError: if ``value`` is a sequence of another length.
+
+    Example:
+        >>> from hk_core._src.layers import spatial_args
+        >>> spatial_args.replicate(3, 2, "kernel_shape"), spatial_args.replicate([2], 3, "rate")
+        ((3, 3), (2, 2, 2))
+    """
+    is_sequence = isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, str)
+    if not is_sequence or not np.ndim(value):
+        return (value,) * n
+    if len(value) == 1:
+        return tuple(value) * n
+    if len(value) == n:
+        return tuple(value)
+    prefix = f"{where}: " if where else ""
+    raise TypeError(
+        f"{prefix}{name} must be a scalar or sequence of length 1 or sequence of length {n}. "
+        f"Got {value!r} (length {len(value)}).")
