@@ -112,6 +112,16 @@ from hk_core._src.layers.pooling import max_pool as max_pool
 from hk_core._src.layers.reshape import Flatten as Flatten
 from hk_core._src.layers.reshape import Reshape as Reshape
 # --- layers: normalization, moving averages, spectral norm, mixed precision ---
+from hk_core._src.layers.batch_norm import BatchNorm as BatchNorm
+from hk_core._src.layers.moving_averages import EMAParamsTree as EMAParamsTree
+from hk_core._src.layers.moving_averages import ExponentialMovingAverage as ExponentialMovingAverage
+from hk_core._src.layers.group_norm import GroupNorm as GroupNorm
+from hk_core._src.layers.layer_norm import InstanceNorm as InstanceNorm
+from hk_core._src.layers.layer_norm import LayerNorm as LayerNorm
+from hk_core._src.layers.layer_norm import RMSNorm as RMSNorm
+from hk_core._src.layers.spectral_norm import SNParamsTree as SNParamsTree
+from hk_core._src.layers.spectral_norm import SpectralNorm as SpectralNorm
+from hk_core import mixed_precision as mixed_precision
 # --- layers: attention, recurrent, layer_stack ---
 from hk_core._src.layers.attention import MultiHeadAttention as MultiHeadAttention
 from hk_core._src.layers.layer_stack import layer_stack as layer_stack
@@ -128,6 +138,7 @@ from hk_core._src.layers.recurrent import (
 from hk_core._src.layers.unroll import dynamic_unroll as dynamic_unroll
 from hk_core._src.layers.unroll import static_unroll as static_unroll
 # --- experimental utilities: summary, to_dot ---
+from hk_core._src.layers.dot import to_dot as to_dot
 
 __version__ = "0.1.0"
 

@@ -41,3 +41,14 @@ def as_abstract(value: Any) -> Any:
     if is_array_like(value):
         return jax.ShapeDtypeStruct(np.shape(value), value.dtype)
     return value
+
+
+def array_labels(args: tuple, kwargs: dict) -> list[str]:
+    """Names for the array leaves ``split`` returns, e.g. ``args[0]['linear']['w']``."""
+    with_paths, _ = jax.tree_util.tree_flatten_with_path((args, kwargs))
+    labels = []
+    for path, leaf in with_paths:
+        if is_array_like(leaf):
+            root = "args" if path[0].idx == 0 else "kwargs"
+            labels.append(root + jax.tree_util.keystr(path[1:]))
+    return labels
