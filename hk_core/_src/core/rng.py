@@ -83,9 +83,9 @@ class PRNGSequence(Iterator[jax.Array]):
     def reserve(self, num: int) -> None:
         """Splits ``num`` keys off the sequence key now, to be returned by later ``next`` calls."""
         if num > 0:
-            keys = jax.random.split(self._key, num + 1)
-            self._key = keys[0]
-            self._subkeys.extend(keys[1:])
+            # Unpacking unstacks in one op; `keys[0]` and `keys[1:]` would cost two more.
+            self._key, *subkeys = jax.random.split(self._key, num + 1)
+            self._subkeys.extend(subkeys)
 
     def reserve_up_to_full(self) -> None:
         """Tops the queue up to ``rng_reserve_size`` keys, or drops the keys beyond it."""

@@ -19,6 +19,18 @@ from hk_core._src.core import rng as rng_lib
 _TRUNCATED_NORMAL_STD = 0.87962566103423978
 
 
+def _as_scalar(value: Any, dtype: Any) -> Any:
+    # Host-side rounding of Python/numpy scalars (the same rounding XLA's convert does) keeps
+    # eager init to one device op per multiply; arrays and tracers convert on device.
+    if isinstance(value, (int, float, np.number, np.ndarray)):
+        return np.asarray(value, dtype)
+    return jax.lax.convert_element_type(value, dtype)
+
+
+def _is_python_zero(value: Any) -> bool:
+    return isinstance(value, (int, float)) and value == 0
+
+
 class Initializer(abc.ABC):
     """Base class: an initializer is called with ``(shape, dtype)`` and returns an array."""
 
@@ -56,8 +68,8 @@ class RandomNormal(Initializer):
         self.mean = mean
 
     def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
-        m = jax.lax.convert_element_type(self.mean, dtype)
-        s = jax.lax.convert_element_type(self.stddev, dtype)
+        m = _as_scalar(self.mean, dtype)
+        s = _as_scalar(self.stddev, dtype)
         return m + s * jax.random.normal(rng_lib.next_rng_key(), shape, dtype)
 
 
@@ -80,15 +92,17 @@ class TruncatedNormal(Initializer):
 
     def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
         real_dtype = jnp.finfo(dtype).dtype
-        m = jax.lax.convert_element_type(self.mean, dtype)
-        s = jax.lax.convert_element_type(self.stddev, real_dtype)
+        s = _as_scalar(self.stddev, real_dtype)
         is_complex = jnp.issubdtype(dtype, jnp.complexfloating)
         draw_shape = (2, *shape) if is_complex else tuple(shape)
         unscaled = jax.random.truncated_normal(
             rng_lib.next_rng_key(), self.lower, self.upper, draw_shape, real_dtype)
         if is_complex:
             unscaled = unscaled[0] + 1j * unscaled[1]
-        return s * unscaled + m
+        out = s * unscaled
+        if _is_python_zero(self.mean):
+            return out  # `+ 0` changes no value; skipping it saves an op per parameter
+        return out + _as_scalar(self.mean, dtype)
 
 
 class RandomUniform(Initializer):
