@@ -26,6 +26,7 @@ from hk_core._src.core.rng import replace_rng_sequence_state as replace_rng_sequ
 # --- layers: attention, recurrent, layer_stack ---
 from hk_core._src.layers.layer_stack import layer_stack as layer_stack
 # --- experimental utilities: summary, to_dot, jaxpr_info, check_jax_usage, rng options ---
+from hk_core._src.layers import jaxpr_info as jaxpr_info
 from hk_core._src.layers.dot import abstract_to_dot as abstract_to_dot
 from hk_core._src.layers.dot import to_dot as to_dot
 from hk_core._src.layers.summary import ArraySpec as ArraySpec

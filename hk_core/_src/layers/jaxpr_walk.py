@@ -39,9 +39,17 @@ def call_body(eqn: Any) -> Any | None:
     return None
 
 
-def sub_jaxprs(eqn: Any) -> list[Any]:
-    """Every jaxpr in ``eqn``'s params (bodies of scan, cond branches, ...), opened."""
-    return [_open(j) for j in jax_core.jaxprs_in_params(eqn.params)]
+def named_sub_jaxprs(eqn: Any) -> list[tuple[str, Any]]:
+    """``(param name, jaxpr)`` for every jaxpr in ``eqn``'s params, e.g. ``('jaxpr', ...)``
+    for a scan body, ``('branches[1]', ...)`` for a cond branch; jaxprs are opened."""
+    found = []
+    for key, value in eqn.params.items():
+        if isinstance(value, (jax_core.ClosedJaxpr, jax_core.Jaxpr)):
+            found.append((key, _open(value)))
+        elif isinstance(value, (tuple, list)):
+            found += [(f"{key}[{i}]", _open(v)) for i, v in enumerate(value)
+                      if isinstance(v, (jax_core.ClosedJaxpr, jax_core.Jaxpr))]
+    return found
 
 
 def scope_of(eqn: Any, outer: str = "") -> str:

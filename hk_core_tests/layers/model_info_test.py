@@ -1,0 +1,125 @@
+"""jaxpr_info.make_model_info and format_module: module tree, FLOPs, params, options."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import hk_core as hk
+from hk_core.experimental import jaxpr_info
+
+X = jnp.ones([1, 4])
+
+
+def _mlp_info(**kwargs):
+    f = hk.transform(lambda x: hk.nets.MLP([3, 2])(x))
+    params = f.init(jax.random.PRNGKey(0), X)
+    return jaxpr_info.make_model_info(f.apply, **kwargs)(params, None, X)
+
+
+def _modules(module):
+    return [item for item in module.expressions if isinstance(item, jaxpr_info.Module)]
+
+
+def test_root_is_named_after_function_or_name_argument():
+    assert _mlp_info().name == "apply_fn"
+    assert _mlp_info(name="mlp model").name == "mlp model"
+
+
+def test_module_calls_nest_with_path_and_class_labels():
+    [mlp] = _modules(_mlp_info())
+    assert mlp.name == "mlp (MLP)"
+    assert [m.name for m in _modules(mlp)] == ["mlp/~/linear_0 (Linear)",
+                                               "mlp/~/linear_1 (Linear)"]
+
+
+def test_flops_are_summed_up_the_tree():
+    info = _mlp_info()
+    [mlp] = _modules(info)
+    linear_0, linear_1 = _modules(mlp)
+    assert linear_0.flops == 2 * 4 * 3 + 3  # matmul [1,4]x[4,3] + bias add
+    assert linear_1.flops == 2 * 3 * 2 + 2
+    assert mlp.flops == linear_0.flops + 3 + linear_1.flops  # + relu on [1,3]
+    assert info.flops == mlp.flops
+
+
+def test_params_count_visible_parameter_elements():
+    info = _mlp_info()
+    [mlp] = _modules(info)
+    assert [m.params for m in _modules(mlp)] == [4 * 3 + 3, 3 * 2 + 2]
+    assert mlp.params == info.params == 23
+
+
+def test_expressions_record_primitive_and_shapes():
+    [mlp] = _modules(_mlp_info())
+    dot = _modules(mlp)[0].expressions[0]
+    assert (dot.primitive, dot.invars, dot.outvars, dot.flops) == (
+        "dot_general", ["f32[1,4]", "f32[4,3]"], ["f32[1,3]"], 24)
+
+
+def test_without_module_info_groups_by_named_scope():
+    info = _mlp_info(include_module_info=False)
+    [mlp] = _modules(info)
+    assert mlp.name == "mlp" and [m.name for m in _modules(mlp)] == ["linear_0", "linear_1"]
+    assert info.params == 0
+
+
+def test_custom_compute_flops_is_used_for_each_primitive():
+    info = _mlp_info(compute_flops=lambda eqn, expression: 1)
+    [mlp] = _modules(info)
+    assert [e.flops for e in _modules(mlp)[0].expressions] == [1, 1, 1]
+
+
+def test_scan_flops_are_body_flops_times_length():
+    info = jaxpr_info.make_model_info(
+        lambda xs: jax.lax.scan(lambda c, x: (c + x, x * x), 0.0, xs))(jnp.ones([5]))
+    [scan] = [e for e in info.expressions if e.primitive == "scan"]
+    assert scan.flops == 5 * 2  # add and mul per step
+    assert [m.name for m in scan.submodule.expressions] == ["jaxpr"]
+
+
+def test_cond_flops_are_those_of_the_dearest_branch():
+    def f(p, x):
+        return jax.lax.cond(p, lambda x: jnp.sin(x) * 2.0, jnp.cos, x)
+
+    info = jaxpr_info.make_model_info(f)(True, jnp.ones([4]))
+    [cond] = [e for e in info.expressions if e.primitive == "cond"]
+    assert cond.flops == 8
+
+
+def test_hk_modules_inside_hk_scan_are_found_in_the_body():
+    def f(xs):
+        linear = hk.Linear(4)
+        return hk.scan(lambda c, x: (c, linear(x)), 0.0, xs)[1]
+
+    f = hk.transform(f)
+    xs = jnp.ones([3, 4])
+    info = jaxpr_info.make_model_info(f.apply)(f.init(jax.random.PRNGKey(0), xs), None, xs)
+    [scan] = [e for e in info.expressions if e.primitive == "scan"]
+    [body] = scan.submodule.expressions
+    assert [m.name for m in _modules(body)] == ["linear (Linear)"]
+    assert scan.flops == 3 * (2 * 4 * 4 + 4)
+
+
+def test_axis_env_allows_collectives():
+    info = jaxpr_info.make_model_info(lambda x: jax.lax.psum(x, "i"), axis_env=[("i", 4)])(
+        jnp.ones([3]))
+    assert [e.primitive for e in info.expressions] == ["psum"]
+
+
+def test_python_arguments_stay_static():
+    info = jaxpr_info.make_model_info(lambda x, n: x * n if n > 1 else x)(jnp.ones([2]), 3)
+    assert [e.primitive for e in info.expressions] == ["mul"]
+
+
+def test_format_module_indents_modules_and_operations():
+    text = jaxpr_info.format_module(_mlp_info())
+    lines = text.splitlines()
+    assert lines[0] == "apply_fn flops: 44 params: 23"
+    assert lines[1] == "  mlp (MLP) flops: 44 params: 23"
+    assert lines[2] == "    mlp/~/linear_0 (Linear) flops: 27 params: 15"
+    assert lines[3] == "      dot_general in f32[1,4], f32[4,3] out f32[1,3]  flops: 24"
+
+
+def test_make_model_info_propagates_tracing_errors():
+    with pytest.raises(TypeError, match="add got incompatible shapes"):
+        jaxpr_info.make_model_info(lambda x: x + jnp.ones([2]))(jnp.ones([3]))
