@@ -122,3 +122,12 @@ def test_progress_logger_always_logs_last_step():
 def test_progress_logger_rejects_non_positive_interval():
     with pytest.raises(ValueError, match="every_steps must be >= 1; got 0"):
         training.ProgressLogger(every_steps=0)
+
+
+def test_progress_logger_keeps_means_of_last_line():
+    progress = training.ProgressLogger(every_steps=2, log_fn=lambda line: None,
+                                       clock=_FakeClock())
+    progress.update(1, {"loss": 1.0})
+    progress.update(2, {"loss": 2.0})
+    progress.update(3, {"loss": 7.0})
+    assert progress.last_means == {"loss": 1.5}

@@ -140,6 +140,7 @@ class ProgressLogger:
     finished. Every ``every_steps`` steps (and at ``total_steps``) it logs one line through
     ``log_fn`` (absl ``logging.info`` by default), e.g.
     ``step 200/2000 | loss 0.1234 | 85.3 steps/s``, and returns it; other calls return None.
+    The means of the last line logged are kept in ``last_means``.
 
     Example:
         >>> from hk_core import training
@@ -173,6 +174,7 @@ class ProgressLogger:
         self._mean = MeanMetrics()
         self._last_time = clock()
         self._last_step: int | None = None
+        self.last_means: dict[str, float] = {}
 
     def update(self, step: int, metrics: Mapping[str, Any]) -> str | None:
         """Adds a step's metrics; logs and returns a line if this step is due."""
@@ -187,6 +189,7 @@ class ProgressLogger:
         line = format_progress(step, means, steps_per_sec=(step - self._last_step) / elapsed,
                                total_steps=self._total)
         self._log_fn(line)
+        self.last_means = means
         self._mean.reset()
         self._last_time, self._last_step = now, step
         return line
