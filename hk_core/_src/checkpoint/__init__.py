@@ -1,0 +1,1 @@
+"""Checkpoints on Orbax and portable params files (public names live in ``hk_core.checkpoint``)."""

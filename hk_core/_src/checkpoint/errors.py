@@ -1,0 +1,40 @@
+"""The errors a checkpoint raises when what is on disk cannot be trusted or does not fit.
+
+Both subclass ``ValueError`` (the exception a bad value raises in the rest of hk_core), so
+code that catches ``ValueError`` around a restore keeps working.
+"""
+
+
+class CheckpointCorruptionError(ValueError):
+    """A checkpoint or params file is truncated, corrupted or otherwise unreadable.
+
+    Raised instead of returning values that differ from the ones saved: a stored checksum
+    does not match, a file is cut short, or the storage layer could not decode a file.
+
+    Attributes:
+        location: The file or step directory that could not be trusted.
+        path: The tree path of the array concerned (e.g. ``params/linear/w``), or None when
+            the failure is not tied to one array.
+    """
+
+    def __init__(self, location: str, message: str, path: str | None = None):
+        self.location, self.path = location, path
+        where = f"{location}" if path is None else f"{location}, array {path!r}"
+        super().__init__(f"{where}: {message}")
+
+
+class CheckpointMismatchError(ValueError):
+    """What a checkpoint holds does not fit the ``target`` it is restored into.
+
+    Attributes:
+        path: The tree path that differs (e.g. ``params/linear/w``).
+        expected: What ``target`` asks for at ``path`` (a shape, a dtype, or "present").
+        actual: What the checkpoint holds there.
+    """
+
+    def __init__(self, location: str, path: str, what: str, expected: object, actual: object,
+                 hint: str = ""):
+        self.location, self.path, self.expected, self.actual = location, path, expected, actual
+        super().__init__(
+            f"{location}: {path!r}: {what}: target expects {expected}, checkpoint has "
+            f"{actual}.{' ' + hint if hint else ''}")

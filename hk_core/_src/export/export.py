@@ -1,0 +1,136 @@
+"""``export`` / ``load``: a model's ``apply`` as serialized StableHLO, run without its code.
+
+Built on ``jax.export``: the function is traced once with example arguments, lowered to
+StableHLO and serialized (this needs the ``flatbuffers`` package: ``pip install
+"hk_core[export]"``). The bytes hold the computation and, when params are bound, the
+params themselves as constants. Loading needs only JAX: the model's Python code, hk_core's
+modules and the original process are not involved.
+"""
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def _spec(x: Any) -> Any:
+    """Returns the abstract value of an example argument (a ShapeDtypeStruct passes as is)."""
+    if isinstance(x, jax.ShapeDtypeStruct):
+        return x
+    x = x if hasattr(x, "dtype") and hasattr(x, "shape") else np.asarray(x)
+    return jax.ShapeDtypeStruct(x.shape, x.dtype)
+
+
+class Exported:
+    """A model function exported with ``jax.export``, ready to serialize or call.
+
+    Example:
+        >>> import hk_core.export
+        >>> model = hk.without_apply_rng(hk.transform(lambda x: hk.Linear(2)(x)))
+        >>> x = jnp.ones([4, 3])
+        >>> params = model.init(jax.random.key(0), x)
+        >>> exported = hk_core.export.export(model.apply, params, x)
+        >>> f = hk_core.export.load(exported.serialize())
+        >>> bool(jnp.allclose(f(x), model.apply(params, x)))
+        True
+    """
+
+    def __init__(self, exported: jax.export.Exported, bind_params: bool):
+        self._exported = exported
+        self._bind_params = bind_params
+
+    @property
+    def jax_exported(self) -> jax.export.Exported:
+        """The underlying ``jax.export.Exported`` (avals, platforms, StableHLO text)."""
+        return self._exported
+
+    @property
+    def bind_params(self) -> bool:
+        """Whether the params are part of the export (call ``f(*args)``) or an argument."""
+        return self._bind_params
+
+    def serialize(self) -> bytes:
+        """Returns the serialized export (``jax.export``'s format)."""
+        return bytes(self._exported.serialize())
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes :meth:`serialize`'s bytes to ``path`` atomically (temp file, then rename)."""
+        path = os.fspath(path)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(self.serialize())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    def __call__(self, *args: Any) -> Any:
+        """Runs the exported computation (``f(*args)`` or ``f(params, *args)``)."""
+        return self._exported.call(*args)
+
+
+def export(apply_fn: Callable[..., Any], params: Any, *example_args: Any,
+           bind_params: bool = True, platforms: Sequence[str] | None = None) -> Exported:
+    """Exports ``apply_fn(params, *args)`` as StableHLO with ``jax.export``.
+
+    Args:
+        apply_fn: The function to export, called as ``apply_fn(params, *args)`` (e.g. the
+            ``apply`` of ``hk.without_apply_rng(hk.transform(f))``; pass the rng or state
+            as example arguments, or bind them with a lambda).
+        params: The params. With ``bind_params`` they are embedded in the export as
+            constants; otherwise only their shapes and dtypes are, and they are passed at
+            each call.
+        *example_args: Arrays or ``jax.ShapeDtypeStruct``\\ s giving the shapes and dtypes
+            of the remaining arguments (symbolic shapes from ``jax.export.symbolic_shape``
+            are allowed).
+        bind_params: Whether to embed the params (the loaded function is ``f(*args)``) or
+            take them as the first argument (``f(params, *args)``).
+        platforms: Platforms to lower for (e.g. ``["cpu", "cuda"]``); defaults to the
+            current backend.
+
+    Returns:
+        An :class:`Exported`.
+    """
+    specs = [jax.tree.map(_spec, a) for a in example_args]
+    if bind_params:
+        def fn(*args: Any) -> Any:
+            return apply_fn(params, *args)  # params are closed over: lowered as constants
+    else:
+        fn, specs = apply_fn, [jax.tree.map(_spec, params), *specs]
+    exported = jax.export.export(jax.jit(fn), platforms=platforms)(*specs)
+    return Exported(exported, bind_params)
+
+
+def load(path_or_bytes: str | os.PathLike | bytes | bytearray) -> Callable[..., Any]:
+    """Loads an export written by :meth:`Exported.save` or :meth:`Exported.serialize`.
+
+    Args:
+        path_or_bytes: A file path, or the serialized bytes.
+
+    Returns:
+        A callable running the exported computation: ``f(*args)`` if params were bound,
+        ``f(params, *args)`` otherwise. Arguments must match the exported shapes/dtypes.
+
+    Raises:
+        ValueError: if the bytes are not a ``jax.export`` serialization.
+    """
+    if isinstance(path_or_bytes, (bytes, bytearray)):
+        data, where = bytes(path_or_bytes), "the given bytes"
+    else:
+        where = os.fspath(path_or_bytes)
+        with open(where, "rb") as f:
+            data = f.read()
+    try:
+        exported = jax.export.deserialize(bytearray(data))
+    except Exception as e:  # flatbuffers raises assorted errors on bytes it cannot parse
+        raise ValueError(
+            f"hk_core.export.load: {where} is not a jax.export serialization "
+            f"({type(e).__name__}: {e}).") from e
+    return exported.call
