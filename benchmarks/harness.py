@@ -36,21 +36,17 @@ def interleaved(contenders: dict[str, Callable[[], object]], repeats: int,
     return {name: {"min": min(s), "median": statistics.median(s)} for name, s in samples.items()}
 
 
-def time_once(contenders: dict[str, Callable[[], object]], repeats: int
-              ) -> dict[str, dict[str, float]]:
-    """Like ``interleaved`` with one call per sample and no warm-up (for trace/compile times)."""
-    return interleaved_no_warmup(contenders, repeats)
-
-
-def interleaved_no_warmup(contenders, repeats):
+def interleaved_no_warmup(contenders, repeats, clock=time.process_time):
+    """One call per sample, no warm-up. ``clock`` defaults to process CPU time: tracing and
+    compiling are CPU work, and CPU time is robust to other load on a shared machine."""
     names = list(contenders)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(repeats):
         order = names[rep % len(names):] + names[:rep % len(names)]
         for name in order:
-            start = time.perf_counter()
+            start = clock()
             jax.block_until_ready(contenders[name]())
-            samples[name].append(time.perf_counter() - start)
+            samples[name].append(clock() - start)
     return {name: {"min": min(s), "median": statistics.median(s)} for name, s in samples.items()}
 
 
