@@ -32,7 +32,7 @@ _FILTERS = ("has_output", "has_params")
 
 
 def short_dtype(dtype: Any) -> str:
-    """``float32`` → ``f32``, ``int8`` → ``s8``, ``uint32`` → ``u32``, ``bfloat16`` → ``bf16``."""
+    """Short dtype names: ``float32`` → ``f32``, ``int8`` → ``s8``, ``bfloat16`` → ``bf16``."""
     dtype = np.dtype(dtype)
     if dtype.name == "bfloat16":
         return "bf16"
