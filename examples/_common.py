@@ -47,6 +47,8 @@ def define_flags(*, steps: int | None, batch_size: int, learning_rate: float,
     flags.DEFINE_string(
         "checkpoint_dir", None, "Directory to save checkpoints to and resume from (empty: "
         "no checkpoints).")
+    flags.DEFINE_integer("checkpoint_every", 100, "Steps between checkpoints with "
+                         "--checkpoint_dir (the last step is always saved).")
     flags.DEFINE_string(
         "workdir", None, "Directory for metrics.jsonl and curve.png (default: a new "
         "temporary directory).")
@@ -137,10 +139,11 @@ class Checkpointer:
 
 def make_checkpointer(checkpoint_dir: str | None) -> Checkpointer:
     """Returns the checkpointer for ``--checkpoint_dir``."""
-    if checkpoint_dir:
-        logging.warning("--checkpoint_dir=%s: checkpointing is not available yet; training "
-                        "without saving.", checkpoint_dir)
-    return Checkpointer()
+    if not checkpoint_dir:
+        return Checkpointer()
+    # Imported only when asked for: it loads orbax, which a run without checkpoints skips.
+    import _checkpointing
+    return _checkpointing.OrbaxCheckpointer(checkpoint_dir, save_every=FLAGS.checkpoint_every)
 
 
 # ------------------------------------------------------------------------------------------
@@ -199,6 +202,7 @@ def train(
     evaluate: Callable[[training.TrainState], Mapping[str, float]],
     eval_every: int | None = None,
     final: Mapping[str, Any] | None = None,
+    print_json: bool = True,
 ) -> dict[str, Any]:
     """Runs the training loop and prints the final metrics as the last line of stdout.
 
@@ -213,6 +217,8 @@ def train(
             steps and at the end.
         eval_every: Steps between evaluations; None evaluates only at the end.
         final: Extra entries for the final JSON line (e.g. the data's entropy).
+        print_json: Whether to print the final JSON line; False lets the caller add to
+            the result and call ``print_result`` itself.
 
     Returns:
         The final metrics, as printed.
@@ -251,7 +257,13 @@ def train(
                  curve or "not drawn (matplotlib is not installed)")
     result = {"step": int(train_state.step), **train_metrics, **eval_metrics,
               **(final or {}), "wall_s": round(time.perf_counter() - start, 2)}
+    if print_json:
+        print_result(result)
+    return result
+
+
+def print_result(result: Mapping[str, Any]) -> None:
+    """Prints the final metrics as one JSON object: the last line of stdout."""
     result = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}
     sys.stdout.flush()
     print(json.dumps(result), flush=True)
-    return result
