@@ -132,7 +132,8 @@ class Embed(module.Module):
                 f"{self.module_name}: hk.Embed's __call__ method must take an array of integer "
                 f"dtype but was called with an array of {ids.dtype} (shape {ids.shape}).")
         style = _resolve_style(lookup_style or self.lookup_style)
-        embeddings = self.embeddings
+        # asarray: params passed to apply may be numpy arrays, which index differently.
+        embeddings = jnp.asarray(self.embeddings)
         if style == EmbedLookupStyle.ARRAY_INDEX:
             return embeddings[ids]
         if style == EmbedLookupStyle.ONE_HOT:
