@@ -27,8 +27,8 @@ def _bias_shape(input_shape: tuple[int, ...], bias_dims: Sequence[int] | None,
             dim %= rank
         if dim == 0:
             raise ValueError(
-                f"{where}: Cannot apply bias across the minibatch dimension (bias_dims="
-                f"{tuple(bias_dims)}, input shape {input_shape}).")
+                f"{where}: Cannot apply bias across the minibatch dimension. Got bias_dims="
+                f"{tuple(bias_dims)} for input shape {input_shape}.")
         if dim >= rank:
             raise ValueError(
                 f"{where}: Dimension {dim} (bias_dims={tuple(bias_dims)}) out of range for "
