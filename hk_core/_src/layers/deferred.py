@@ -78,6 +78,11 @@ class Deferred(Generic[T]):
         return target
 
     def __call__(self, *args, **kwargs) -> Any:
+        """Creates the target if needed and calls it.
+
+        Raises:
+            TypeError: if ``'__call__'`` is not in ``call_methods``.
+        """
         if "__call__" not in self._call_methods:
             raise TypeError(
                 f"This Deferred is not callable: '__call__' is not in its call_methods "
