@@ -9,8 +9,6 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from jax.extend import core as jax_core
-
 from hk_core._src.core import config as config_lib
 from hk_core._src.core import errors
 
@@ -72,7 +70,7 @@ class Frame:
         self.pending_updaters: list = []
         # The JAX trace this frame's code runs in; hk wrappers (hk.vmap, hk.cond, ...) swap
         # it while they trace their body. Compared only when `check_jax_usage` is on.
-        self.trace_state = jax_core.get_opaque_trace_state()
+        self.trace_state = opaque_trace_state() if _CONFIG.check_jax_usage else None
 
     @property
     def scope(self) -> MethodScope:
@@ -111,13 +109,20 @@ def check_jax_usage(frame: Frame, what: str = "This hk_core function") -> None:
     or an hk wrapper's body). A raw ``jax.vmap``/``jax.jit``/``lax.scan``... opened inside
     the transformed function makes a new trace current, which this detects.
     """
-    if frame.trace_state != jax_core.get_opaque_trace_state():
+    if frame.trace_state is not None and frame.trace_state != opaque_trace_state():
         raise errors.JaxUsageError(
             f"{what} was used inside a raw JAX transform (jax.vmap, jax.jit, jax.lax.scan, "
             "jax.lax.cond, ...) applied within an hk.transform'ed function. Parameters, "
             "state and RNG would leak out of that transform as tracers. Use the hk_core "
             "versions (hk.vmap, hk.scan, hk.cond, hk.remat, ...) or apply the JAX transform "
             "to init/apply. (Checked because hk.experimental.check_jax_usage is enabled.)")
+
+
+def opaque_trace_state():
+    """JAX's current trace state (``jax.extend``, imported on first use: it is slow to import)."""
+    from jax.extend import core as jax_core  # noqa: PLC0415 - only for check_jax_usage
+
+    return jax_core.get_opaque_trace_state()
 
 
 def inside_transform() -> bool:

@@ -13,7 +13,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.extend import core as jax_core
 
 from hk_core._src.core import frame as frame_lib
 from hk_core._src.core import rng as rng_lib
@@ -84,7 +83,8 @@ class _Installed:
                       scope.counters, scope.reserved, frame.trace_state)
         # The body runs in the trace of the JAX transform this wrapper applies: that is
         # sanctioned use, not the raw-transform misuse `check_jax_usage` looks for.
-        frame.trace_state = jax_core.get_opaque_trace_state()
+        if frame.trace_state is not None:
+            frame.trace_state = frame_lib.opaque_trace_state()
         if data.params is not None:
             frame.params = _copy2(data.params)
         frame.state = _copy2(data.state)

@@ -9,7 +9,6 @@ through: their body runs in their place, with its names relative to the call's.
 from typing import Any
 
 import numpy as np
-from jax.extend import core as jax_core
 
 from hk_core._src.layers import summary
 
@@ -22,8 +21,16 @@ _CALL_PRIMITIVES = frozenset({
 _BODY_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
 
 
+def _jax_core():
+    # jax.extend pulls in Pallas (~0.1 s); import it only when a jaxpr is actually walked so
+    # that `import hk_core` stays light (benchmark B9).
+    from jax.extend import core  # noqa: PLC0415
+
+    return core
+
+
 def _open(jaxpr: Any) -> Any:
-    return jaxpr.jaxpr if isinstance(jaxpr, jax_core.ClosedJaxpr) else jaxpr
+    return jaxpr.jaxpr if isinstance(jaxpr, _jax_core().ClosedJaxpr) else jaxpr
 
 
 def call_body(eqn: Any) -> Any | None:
@@ -32,7 +39,7 @@ def call_body(eqn: Any) -> Any | None:
         return None
     for key in _BODY_PARAMS:
         body = eqn.params.get(key)
-        if isinstance(body, (jax_core.ClosedJaxpr, jax_core.Jaxpr)):
+        if isinstance(body, (_jax_core().ClosedJaxpr, _jax_core().Jaxpr)):
             body = _open(body)
             if len(body.invars) == len(eqn.invars) and len(body.outvars) == len(eqn.outvars):
                 return body
@@ -44,11 +51,11 @@ def named_sub_jaxprs(eqn: Any) -> list[tuple[str, Any]]:
     for a scan body, ``('branches[1]', ...)`` for a cond branch; jaxprs are opened."""
     found = []
     for key, value in eqn.params.items():
-        if isinstance(value, (jax_core.ClosedJaxpr, jax_core.Jaxpr)):
+        if isinstance(value, (_jax_core().ClosedJaxpr, _jax_core().Jaxpr)):
             found.append((key, _open(value)))
         elif isinstance(value, (tuple, list)):
             found += [(f"{key}[{i}]", _open(v)) for i, v in enumerate(value)
-                      if isinstance(v, (jax_core.ClosedJaxpr, jax_core.Jaxpr))]
+                      if isinstance(v, (_jax_core().ClosedJaxpr, _jax_core().Jaxpr))]
     return found
 
 
@@ -61,11 +68,11 @@ def scope_of(eqn: Any, outer: str = "") -> str:
 
 
 def is_literal(var: Any) -> bool:
-    return isinstance(var, jax_core.Literal)
+    return isinstance(var, _jax_core().Literal)
 
 
 def is_dropped(var: Any) -> bool:
-    return isinstance(var, jax_core.DropVar)
+    return isinstance(var, _jax_core().DropVar)
 
 
 def aval_str(var: Any) -> str:
