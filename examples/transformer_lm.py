@@ -12,6 +12,14 @@ end well below half the entropy.
     python examples/transformer_lm.py
     python examples/transformer_lm.py --text_file=README.md --steps=3000
     python examples/transformer_lm.py --quick     # a few steps, for CI
+
+With --mesh the params are born sharded over a device mesh (``hk_core.distributed``):
+axis ``data`` splits each batch, axis ``model`` splits the weights by Megatron-style rules
+(``SHARDING_RULES``), and the rules' ``explain()`` table is printed at start. On CPU, make
+host devices first:
+
+    XLA_FLAGS=--xla_force_host_platform_device_count=8 \
+        python examples/transformer_lm.py --mesh data=4,model=2
 """
 
 import _common  # first: makes hk_core importable from a checkout
@@ -24,8 +32,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from absl import app, flags
+from jax.sharding import PartitionSpec as P
 
 import hk_core as hk
+from hk_core import distributed
 from hk_core import training
 
 _common.define_flags(steps=400, batch_size=32, learning_rate=3e-3, quick_steps=10)
@@ -35,6 +45,10 @@ _SEQ_LEN = flags.DEFINE_integer("seq_len", 64, "Characters of context per exampl
 _NUM_LAYERS = flags.DEFINE_integer("num_layers", 2, "Transformer blocks (in a layer_stack).")
 _MODEL_SIZE = flags.DEFINE_integer("model_size", 64, "Width of the residual stream.")
 _NUM_HEADS = flags.DEFINE_integer("num_heads", 4, "Attention heads per block.")
+_MESH = flags.DEFINE_string(
+    "mesh", None, "Device mesh to shard over, e.g. 'data=4,model=2' ('data' splits the "
+    "batch, 'model' the weights; one size may be -1 for the remaining devices). Default: "
+    "one device.")
 FLAGS = flags.FLAGS
 
 # --- data ---------------------------------------------------------------------------------
@@ -123,12 +137,72 @@ def language_model(tokens: jax.Array, vocab_size: int) -> jax.Array:
     return hk.Linear(vocab_size, name="unembed")(x)
 
 
-def distribute(train_state, batch_fn):
-    """Places the state and batches on devices; one device here.
+# --- distribution (--mesh) ----------------------------------------------------------------
 
-    This is where --mesh flags will shard the params and split each batch over devices.
+# Megatron-style tensor parallelism: attention heads and the MLP's hidden units are split
+# over 'model' (column-parallel in, row-parallel out), so each block needs one all-reduce
+# forward. Block weights carry layer_stack's leading [num_layers] axis. The rest (norms,
+# biases after a row-parallel matmul, position embeddings, unembed) is replicated.
+SHARDING_RULES = [
+    (r"multi_head_attention/(query|key|value)/w$", P(None, None, "model")),
+    (r"multi_head_attention/(query|key|value)/b$", P(None, "model")),
+    (r"multi_head_attention/linear/w$", P(None, "model", None)),
+    (r"blocks/linear/w$", P(None, None, "model")),
+    (r"blocks/linear/b$", P(None, "model")),
+    (r"blocks/linear_1/w$", P(None, "model", None)),
+    (r"embed/embeddings$", P(None, "model")),
+]
+
+
+def parse_mesh(text: str) -> dict[str, int]:
+    """Parses ``'data=4,model=2'`` into ``{'data': 4, 'model': 2}`` (order kept)."""
+    axes = {}
+    for part in text.split(","):
+        name, sep, size = part.strip().partition("=")
+        if not sep or not name or name in axes or not size.strip().lstrip("-").isdigit():
+            raise app.UsageError(
+                f"--mesh={text!r}: expected comma-separated axis=size pairs such as "
+                "'data=4,model=2'.")
+        axes[name] = int(size)
+    return axes
+
+
+@functools.cache
+def mesh_and_rules() -> tuple[jax.sharding.Mesh, distributed.ShardingRules] | None:
+    """The --mesh mesh and the sharding rules, or None without --mesh."""
+    if not _MESH.value:
+        return None
+    axes = parse_mesh(_MESH.value)
+    try:
+        mesh = distributed.make_mesh(axes)
+    except ValueError as e:
+        raise app.UsageError(
+            f"--mesh: {e} On CPU, set XLA_FLAGS=--xla_force_host_platform_device_count=N "
+            "for N host devices.") from e
+    return mesh, distributed.ShardingRules(SHARDING_RULES)
+
+
+def init_params(model, rng, example):
+    """Initializes the params: on one device, or born sharded over --mesh (explained)."""
+    if mesh_and_rules() is None:
+        return jax.jit(model.init)(rng, example)
+    mesh, rules = mesh_and_rules()
+    params = distributed.sharded_init(model, mesh, rules, rng, example)
+    rules.explain(params, mesh)
+    return params
+
+
+def distribute(train_state, batch_fn):
+    """Places the state and batches: as they are, or sharded by the --mesh rules.
+
+    Adam's moments take their param's sharding; each batch is split over 'data'.
     """
-    return train_state, batch_fn
+    if mesh_and_rules() is None:
+        return train_state, batch_fn
+    mesh, rules = mesh_and_rules()
+    train_state = jax.device_put(train_state, rules.shardings(train_state, mesh))
+    axis = "data" if "data" in mesh.shape else None
+    return train_state, lambda step: distributed.shard_batch(batch_fn(step), mesh, axis)
 
 
 def main(argv):
@@ -157,7 +231,7 @@ def main(argv):
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, FLAGS.learning_rate, warmup_steps=min(100, steps // 10 + 1), decay_steps=steps)
     tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=1e-2))
-    params = jax.jit(model.init)(jax.random.key(FLAGS.seed), example)
+    params = init_params(model, jax.random.key(FLAGS.seed), example)
     train_state = training.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
     train_step = training.make_train_step(loss_fn)
 
