@@ -12,6 +12,9 @@ from collections.abc import Callable
 import jax
 
 
+wall_clock = time.perf_counter
+
+
 def device_name() -> str:
     device = jax.devices()[0]
     return device.platform if device.platform == "cpu" else f"{device.platform}:{device.device_kind}"
