@@ -201,11 +201,12 @@ class CheckpointManager:
             verify.check_target(location, entries, target_flat)
         restored = self._read_tree(step, location, dict(target_flat or ()))
         by_path = dict(manifest.flatten(restored, location))
-        for path, entry in entries.items():
+        for path in entries:
             if path not in by_path:
                 raise errors.CheckpointCorruptionError(
                     location, "listed in the manifest but not read back", path)
-            verify.verify_leaf(location, entry, by_path[path])
+        manifest.map_threaded(lambda e: verify.verify_leaf(location, e, by_path[e.path]),
+                              list(entries.values()))
         if target is None:
             return restored
         leaves = [_like_target(by_path[path], leaf) for path, leaf in target_flat]

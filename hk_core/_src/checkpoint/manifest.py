@@ -11,8 +11,10 @@ Paths are the tree's key path joined by ``/`` (``params/mlp/~/linear_0/w``,
 way, so a tree saved as a dataclass and read back as nested dicts has the same paths.
 """
 
+import concurrent.futures
 import dataclasses
 import json
+import os
 import zlib
 from collections.abc import Sequence
 from typing import Any
@@ -91,6 +93,19 @@ def crc32(host_array: np.ndarray) -> int:
     return zlib.crc32(flat)  # zlib releases the GIL on large buffers: hashing runs in parallel
 
 
+def map_threaded(fn: Any, items: Sequence[Any]) -> list[Any]:
+    """Returns ``[fn(x) for x in items]``, computed on up to one thread per CPU core.
+
+    Worth it because the work is CRC32 of large buffers, during which zlib releases the GIL.
+    The first exception raised by ``fn`` propagates.
+    """
+    workers = min(8, os.cpu_count() or 1, len(items))
+    if workers <= 1:
+        return [fn(x) for x in items]
+    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="hk_core_crc") as pool:
+        return list(pool.map(fn, items))
+
+
 def host_shards(leaf: Any) -> list[tuple[Index, np.ndarray]]:
     """Returns host copies of the shards of ``leaf`` this process must checksum.
 
@@ -147,8 +162,10 @@ class PendingManifest:
 
     def to_json(self) -> str:
         """Computes every checksum and returns the manifest file's text."""
+        crcs = iter(map_threaded(crc32, [host for *_, pieces in self.leaves
+                                         for _, host in pieces]))
         entries = [
-            LeafEntry(path, shape, dtype, [(index, crc32(host)) for index, host in pieces])
+            LeafEntry(path, shape, dtype, [(index, next(crcs)) for index, _ in pieces])
             for path, shape, dtype, pieces in self.leaves
         ]
         return encode(entries, self.process_index, self.process_count)
