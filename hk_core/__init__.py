@@ -124,6 +124,9 @@ from hk_core._src.layers.spectral_norm import SpectralNorm as SpectralNorm
 from hk_core import mixed_precision as mixed_precision
 # --- layers: attention, recurrent, layer_stack ---
 from hk_core._src.layers.attention import MultiHeadAttention as MultiHeadAttention
+from hk_core._src.layers.conv_lstm import Conv1DLSTM as Conv1DLSTM
+from hk_core._src.layers.conv_lstm import Conv2DLSTM as Conv2DLSTM
+from hk_core._src.layers.conv_lstm import Conv3DLSTM as Conv3DLSTM
 from hk_core._src.layers.layer_stack import layer_stack as layer_stack
 from hk_core._src.layers.recurrent import GRU as GRU
 from hk_core._src.layers.recurrent import LSTM as LSTM
