@@ -188,3 +188,9 @@ def test_output_shape_of_wrong_length_raises_type_error_naming_argument():
     with pytest.raises(TypeError, match=r"conv2_d_transpose: output_shape must be a scalar or "
                                         r"sequence of length 1 or sequence of length 2\."):
         hk.transform(lambda: hk.Conv2DTranspose(2, 3, output_shape=(4, 4, 4))).init(None)
+
+
+def test_unknown_padding_string_raises_value_error_naming_module():
+    with pytest.raises(ValueError, match=r"conv1_d_transpose: padding must be 'SAME', 'VALID', a "
+                                         r"\(low, high\) pair or a sequence of pairs, got 'FULL'"):
+        hk.transform(lambda: hk.Conv1DTranspose(2, 3, padding="FULL")).init(None)

@@ -48,13 +48,14 @@ def dimension_numbers(num_spatial_dims: int, channels_last: bool,
     return lax.ConvDimensionNumbers(lhs_spec=image, rhs_spec=kernel, out_spec=image)
 
 
-def string_padding(padding: str, where: str) -> str:
+def string_padding(padding: str, where: str, with_padfn: bool = True) -> str:
     """Upper-cases ``'same'``/``'valid'``; any other string is an error naming ``where``."""
     upper = padding.upper()
     if upper not in _STRING_PADDINGS:
+        others = "a (low, high) pair, a sequence of pairs or a padding function" if with_padfn \
+            else "a (low, high) pair or a sequence of pairs"
         raise ValueError(
-            f"{where}: padding must be 'SAME', 'VALID', a (low, high) pair, a sequence of "
-            f"pairs or a padding function, got {padding!r}.")
+            f"{where}: padding must be 'SAME', 'VALID', {others}, got {padding!r}.")
     return upper
 
 

@@ -115,7 +115,7 @@ class ConvNDTranspose(module.Module):
                     f"{where}: When specifying output_shape, ensure that padding is 'VALID' or "
                     f"'SAME', got padding={padding!r}.")
         if isinstance(padding, str):
-            self.padding = conv.string_padding(padding, where)
+            self.padding = conv.string_padding(padding, where, with_padfn=False)
         elif pad_lib.is_padfn(padding):
             raise TypeError(
                 f"{where}: ConvNDTranspose takes padding 'SAME', 'VALID' or (low, high) "
