@@ -7,10 +7,6 @@ from the repository root; multihost_test.py starts two of them.
 import os
 import sys
 
-# Four CPU devices per process (eight in the global mesh); set before jax is imported.
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
-os.environ["JAX_PLATFORMS"] = "cpu"
-
 NUM_PROCESSES, STEPS, MODEL = 2, 3, "mlp"
 
 
@@ -44,4 +40,8 @@ def main(port: str, process_id: int, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
+    # Four CPU devices per process (eight in the global mesh); set before jax is imported,
+    # and only here: the test imports this module for its constants.
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    os.environ["JAX_PLATFORMS"] = "cpu"
     main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
