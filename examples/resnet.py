@@ -26,7 +26,7 @@ from absl import app, flags
 import hk_core as hk
 from hk_core import training
 
-_common.define_flags(steps=250, batch_size=64, learning_rate=3e-3, quick_steps=10,
+_common.define_flags(steps=200, batch_size=64, learning_rate=3e-3, quick_steps=10,
                      log_every=50)
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 16, "Height and width of the images.")
 _TEST_SIZE = flags.DEFINE_integer("test_size", 512, "Number of test images.")
