@@ -40,7 +40,9 @@ import hk_core.checkpoint  # noqa: E402  (after the path fix, for runs from a ch
 
 def device_name() -> str:
     device = jax.devices()[0]
-    return device.platform if device.platform == "cpu" else f"{device.platform}:{device.device_kind}"
+    if device.platform == "cpu":
+        return "cpu"
+    return f"{device.platform}:{device.device_kind}"
 
 
 def make_tree(total_bytes: int) -> dict:

@@ -96,8 +96,8 @@ def test_flipped_byte_in_manifest_raises_naming_the_manifest(tmp_path):
     manifest_file = _saved_step(tmp_path) / "manifest" / "manifest.process_0.json"
     _flip_byte(manifest_file, manifest_file.stat().st_size // 2)
     with pytest.raises(checkpoint.CheckpointCorruptionError,
-                       match=r"1/manifest/manifest\.process_0\.json: not a valid hk_core checkpoint "
-                             r"manifest"):
+                       match=r"1/manifest/manifest\.process_0\.json: not a valid hk_core "
+                             r"checkpoint manifest"):
         _restore(tmp_path)
 
 

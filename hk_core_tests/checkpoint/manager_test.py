@@ -19,7 +19,8 @@ from hk_core._src.training import train_state
 
 def _tree(value: float = 1.0) -> dict:
     return {
-        "params": {"mlp/~/linear_0": {"w": jnp.full((4, 3), value), "b": jnp.zeros(3, jnp.bfloat16)}},
+        "params": {"mlp/~/linear_0": {"w": jnp.full((4, 3), value),
+                                      "b": jnp.zeros(3, jnp.bfloat16)}},
         "step": jnp.asarray(int(value), jnp.int32),
     }
 
@@ -136,6 +137,24 @@ def test_save_of_existing_step_raises_naming_directory_and_step(tmp_path):
 def test_save_of_negative_step_raises_value_error(manager):
     with pytest.raises(ValueError, match=r"step must be non-negative, got -1"):
         manager.save(-1, _tree())
+
+
+def test_save_of_tree_without_arrays_raises_value_error(manager):
+    with pytest.raises(ValueError, match=r"save\(step=1\): the tree has no arrays to save"):
+        manager.save(1, {"empty": {}})
+
+
+def test_save_of_zero_size_array_raises_naming_path_and_shape(manager):
+    with pytest.raises(ValueError, match=r"save\(step=1\): 'params/w' has zero size \(shape "
+                                         r"\(0, 3\)\)"):
+        manager.save(1, {"params": {"w": jnp.zeros((0, 3))}, "step": jnp.asarray(1)})
+
+
+def test_none_leaves_are_kept_in_the_restored_structure(manager):
+    manager.save(1, {"a": None, "b": jnp.ones(2)})
+    restored = manager.restore()
+    assert restored["a"] is None
+    np.testing.assert_array_equal(restored["b"], np.ones(2))
 
 
 def test_restore_of_absent_step_raises_file_not_found_listing_steps(manager):

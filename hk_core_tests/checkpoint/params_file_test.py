@@ -70,7 +70,8 @@ def test_checksum_record_holds_sha256_of_each_array(saved):
     with np.load(saved, allow_pickle=False) as npz:
         record = json.loads(npz[params_file.CHECKSUMS_KEY].tobytes())
     entry = record["arrays"][0]
-    assert (entry["key"], entry["dtype"], entry["shape"]) == ("mlp/~/linear_0/w", "float32", [64, 32])
+    assert (entry["key"], entry["dtype"], entry["shape"]) == ("mlp/~/linear_0/w", "float32",
+                                                              [64, 32])
     assert entry["sha256"] == hashlib.sha256(_W.tobytes()).hexdigest()
 
 

@@ -33,7 +33,7 @@ def _stored_to_restore_args(stored: Any) -> ocp.RestoreArgs:
         return ocp.ArrayRestoreArgs(
             restore_type=jax.Array, sharding=jax.sharding.SingleDeviceSharding(jax.devices()[0]),
             global_shape=tuple(stored.shape), dtype=stored.dtype)
-    if type(stored).__name__ == "ScalarMetadata":
+    if isinstance(stored, ocp.metadata.ScalarMetadata):
         return ocp.RestoreArgs()  # a Python scalar comes back as one
     return ocp.RestoreArgs(restore_type=np.ndarray)
 
@@ -151,7 +151,15 @@ class CheckpointManager:
                 f"{self._directory}: step {step} already exists; steps present: "
                 f"{self.all_steps()}.")
         tree = jax.tree.map(lambda x: np.array(x) if isinstance(x, np.ndarray) else x, tree)
-        flat = manifest.flatten(tree, f"{self._directory}: save(step={step})")
+        where = f"{self._directory}: save(step={step})"
+        flat = manifest.flatten(tree, where)
+        if not flat:
+            raise ValueError(f"{where}: the tree has no arrays to save.")
+        empty = next((path for path, leaf in flat if 0 in np.shape(leaf)), None)
+        if empty is not None:
+            raise ValueError(f"{where}: {empty!r} has zero size (shape "
+                             f"{tuple(np.shape(dict(flat)[empty]))}); Orbax cannot store an "
+                             "empty array. Leave it out of the saved tree.")
         pending = manifest.PendingManifest.capture(flat)
         self._manager.save(step, args=ocp.args.Composite(**{
             _TREE: ocp.args.PyTreeSave(tree),

@@ -37,10 +37,11 @@ class ManifestHandler(ocp.AsyncCheckpointHandler):
     """Saves a :class:`manifest.PendingManifest`; restores the list of per-process manifests."""
 
     async def _commit(self, directory: epath.Path, pending: manifest.PendingManifest) -> None:
-        # Checksums are computed here, on Orbax's commit thread, while the arrays are written.
-        text = await asyncio.to_thread(pending.to_json)
-        path = epath.Path(directory) / f"manifest.process_{pending.process_index}.json"
-        await asyncio.to_thread(_write_durably, path, text)
+        # This coroutine runs alone on a thread of its own (Orbax's commit future), so it
+        # may block: the checksums are computed here while the arrays are being written.
+        text = pending.to_json()
+        _write_durably(epath.Path(directory) / f"manifest.process_{pending.process_index}.json",
+                       text)
 
     async def async_save(self, directory: epath.Path, args: "ManifestSave") -> list[Any]:
         """Returns the commit future that computes the checksums and writes the file."""
