@@ -34,6 +34,7 @@ from hk_core._src.layers.summary import MethodInvocation as MethodInvocation
 from hk_core._src.layers.summary import ModuleDetails as ModuleDetails
 from hk_core._src.layers.summary import eval_summary as eval_summary
 from hk_core._src.layers.summary import tabulate as tabulate
+from hk_core._src.core.abstract_eval import fast_eval_shape as fast_eval_shape
 from hk_core._src.core.rng_optimization import optimize_rng_use as optimize_rng_use
 from hk_core._src.core.switches import check_jax_usage as check_jax_usage
 from hk_core._src.core.switches import module_auto_repr as module_auto_repr

@@ -8,6 +8,7 @@ module can see once the call returns.
 
 import dataclasses
 import importlib
+import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,8 @@ _COLUMNS = {
 }
 _DEFAULT_COLUMNS = tuple(_COLUMNS)
 _FILTERS = ("has_output", "has_params")
+# Read-only, so the shared default cannot be changed by a caller.
+_DEFAULT_TABULATE_KWARGS = types.MappingProxyType({"tablefmt": "grid"})
 
 
 def short_dtype(dtype: Any) -> str:
@@ -278,7 +281,7 @@ def tabulate(
     *,
     columns: Sequence[str] | None = _DEFAULT_COLUMNS,
     filters: Sequence[str] | None = ("has_output",),
-    tabulate_kwargs: Mapping[str, Any] | None = None,
+    tabulate_kwargs: Mapping[str, Any] | None = _DEFAULT_TABULATE_KWARGS,
 ) -> Callable[..., str]:
     """Returns a function that prints a table of the module method calls ``f`` makes.
 
@@ -294,8 +297,8 @@ def tabulate(
             ``None`` means all of them.
         filters: Which calls to keep: ``'has_output'`` (methods returning something) and
             ``'has_params'`` (modules that saw params). ``None`` keeps every call.
-        tabulate_kwargs: Keyword arguments for ``tabulate.tabulate``; defaults to
-            ``{'tablefmt': 'grid'}``.
+        tabulate_kwargs: Keyword arguments for ``tabulate.tabulate`` (default
+            ``{'tablefmt': 'grid'}``; ``None`` means none).
 
     Returns:
         A function taking ``f``'s arguments and returning the table as a string.
@@ -330,7 +333,7 @@ def tabulate(
     if unknown:
         raise ValueError(f"tabulate: unknown filter(s) {unknown}; valid filters are "
                          f"{list(_FILTERS)}.")
-    tabulate_kwargs = {"tablefmt": "grid"} if tabulate_kwargs is None else dict(tabulate_kwargs)
+    tabulate_kwargs = {} if tabulate_kwargs is None else dict(tabulate_kwargs)
     summarize = eval_summary(f)
 
     def make_table(*args, **kwargs) -> str:
