@@ -85,7 +85,13 @@ class VanillaRNN(RNNCore):
 
 
 class LSTMState(NamedTuple):
-    """The state of an ``LSTM``: ``hidden`` (also the output) and ``cell``."""
+    """The state of an ``LSTM``: ``hidden`` (also the output) and ``cell``.
+
+    Example:
+        >>> state = hk.LSTMState(hidden=jnp.zeros([2, 4]), cell=jnp.ones([2, 4]))
+        >>> state.cell.shape
+        (2, 4)
+    """
 
     hidden: jax.Array
     cell: jax.Array
