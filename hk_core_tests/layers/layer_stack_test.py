@@ -1,5 +1,6 @@
 """Tests for hk_core/_src/layers/layer_stack.py (API.md §1.5, §3.9)."""
 
+import inspect
 import re
 
 from absl.testing import parameterized
@@ -235,7 +236,7 @@ def test_stacked_function_keeps_the_layer_signature():
         return x, y
     stacked = hk.layer_stack(2)(my_layer)
     assert stacked.__name__ == "my_layer"
-    assert str(__import__("inspect").signature(stacked)) == "(x, y)"
+    assert str(inspect.signature(stacked)) == "(x, y)"
 
 
 # ----------------------------------------------------------------------------- errors
