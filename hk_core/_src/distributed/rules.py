@@ -41,8 +41,8 @@ class Placement:
     """Where one leaf goes: the rule that matched, its spec and the bytes each device holds.
 
     Attributes:
-        path: ``module/param`` for params, state and leaves mirroring a param; else the key
-            path (``jax.tree_util.keystr``).
+        path: ``module/param`` for params; for other leaves (model state, optimizer state,
+            counters) the key path, e.g. ``.opt_state[0].mu['linear']['w']``.
         role: ``"param"``, ``"state"`` or ``"other"`` (optimizer state, step counters…).
         shape: Shape of the leaf.
         dtype: Dtype of the leaf.
@@ -229,16 +229,18 @@ class ShardingRules:
         for i, (path, role, name, shape, dtype) in enumerate(info):
             if placed[i] is not None:
                 continue
+            where = jax.tree_util.keystr(path)
             if role == _STATE:
-                placed[i] = self._place(name, role, shape, dtype, mesh_axes, strict=False)
+                placement = self._place(name, role, shape, dtype, mesh_axes, strict=False)
+                placed[i] = dataclasses.replace(placement, path=where)
             elif name is not None and name in by_param and by_param[name][0] == shape:
                 spec = by_param[name][2]
                 rule = "(mirrors param)" if by_param[name][1] is not None else None
-                placed[i] = Placement(name, role, shape, dtype, rule, spec,
+                placed[i] = Placement(where, role, shape, dtype, rule, spec,
                                       _shard_count(spec, mesh_axes), _nbytes(shape, dtype))
             else:
-                placed[i] = Placement(jax.tree_util.keystr(path), role, shape, dtype, None,
-                                      PartitionSpec(), 1, _nbytes(shape, dtype))
+                placed[i] = Placement(where, role, shape, dtype, None, PartitionSpec(), 1,
+                                      _nbytes(shape, dtype))
         return placed
 
     def _place(self, name: str, role: str, shape: tuple[int, ...], dtype: np.dtype,
