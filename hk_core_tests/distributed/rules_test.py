@@ -171,3 +171,10 @@ def test_explain_marks_adam_moments_as_mirroring_params(mesh):
     text = distributed.ShardingRules(MEGATRON).explain(_train_state(), mesh, print_fn=None)
     mirrored = [line for line in text.splitlines() if "(mirrors param)" in line]
     assert len(mirrored) == 6  # mu and nu of the three sharded params
+
+
+def test_explain_names_optimizer_rows_by_key_path(mesh):
+    text = distributed.ShardingRules(MEGATRON).explain(_train_state(), mesh, print_fn=None)
+    paths = [line.split()[0] for line in text.splitlines()[2:-1]]
+    assert ".opt_state[0].nu['mlp/~/linear_0']['w']" in paths
+    assert ".step" in paths and "mlp/~/linear_0/w" in paths
