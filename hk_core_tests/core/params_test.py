@@ -212,3 +212,20 @@ def test_jitted_apply_traces_once_for_same_shapes():
     apply = jax.jit(chex.assert_max_traces(f.apply, n=1))
     for value in (1.0, 2.0):
         apply(params, None, jnp.full([1, 3], value))
+
+
+def test_custom_getter_outside_lift_sees_lifted_params():
+    inner = hk.transform(lambda: hk.get_parameter("w", [1], init=jnp.ones))
+    seen = []
+
+    def getter(next_getter, value, context):
+        seen.append(context.full_name)
+        return next_getter(value)
+
+    def f():
+        with hk.custom_getter(getter):
+            params = hk.lift(inner.init, name="inner")(None)
+            return inner.apply(params, None)
+
+    hk.transform(f).init(None)
+    assert seen == ["~/w", "~/w"]  # the inner init's get, then the inner apply's get

@@ -49,8 +49,7 @@ class Frame:
 
     __slots__ = (
         "params", "params_frozen", "state", "initial_state", "input_state", "rng", "is_init",
-        "scopes", "param_creators", "state_creators", "param_getters", "state_getters",
-        "setters", "pending_updaters", "trace_state", "__weakref__",
+        "scopes", "pending_updaters", "trace_state", "__weakref__",
     )
 
     def __init__(self, params: Mapping, state: dict, input_state: Mapping, rng, is_init: bool):
@@ -62,11 +61,6 @@ class Frame:
         self.rng = rng
         self.is_init = is_init
         self.scopes: list[MethodScope] = [MethodScope(None, None, "~")]
-        self.param_creators: list = []
-        self.state_creators: list = []
-        self.param_getters: list = []
-        self.state_getters: list = []
-        self.setters: list = []
         self.pending_updaters: list = []
         # The JAX trace this frame's code runs in; hk wrappers (hk.vmap, hk.cond, ...) swap
         # it while they trace their body. Compared only when `check_jax_usage` is on.

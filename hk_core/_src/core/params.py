@@ -6,6 +6,7 @@ getters are built only when some are installed; error messages only when raised.
 """
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -18,6 +19,24 @@ from hk_core._src.core import errors
 from hk_core._src.core import frame as frame_lib
 
 _CONFIG = config_lib.get_config()
+
+
+class _Interceptors(threading.local):
+    """This thread's creator/getter/setter chains (outermost first).
+
+    They live outside any frame, like Haiku's: a ``custom_getter`` opened in an outer
+    transform also sees the params of inner transforms (``hk.lift``, ``hk.layer_stack``).
+    """
+
+    def __init__(self):
+        self.param_creators: list = []
+        self.state_creators: list = []
+        self.param_getters: list = []
+        self.state_getters: list = []
+        self.setters: list = []
+
+
+_CHAINS = _Interceptors()
 
 
 class _DoNotStore:
@@ -154,8 +173,8 @@ def get_parameter(
         dtype = jnp.float32
     if value is None:
         value = _create_parameter(frame, scope, bundle_name, name, shape, dtype, init)
-    if frame.param_getters:
-        value = _get(frame.param_getters, value,
+    if _CHAINS.param_getters:
+        value = _get(_CHAINS.param_getters, value,
                      _context(frame, scope, bundle_name, name, dtype, shape, init))
         if value is None:
             raise ValueError("Parameters cannot be `None`.")
@@ -171,9 +190,9 @@ def _create_parameter(frame, scope, bundle_name, name, shape, dtype, init):
             "missing and no `init` was given.)")
     shape = tuple(shape)
     try:
-        if frame.param_creators:
+        if _CHAINS.param_creators:
             context = _context(frame, scope, bundle_name, name, dtype, shape, init)
-            value = _create(frame.param_creators, shape, dtype, init, context)
+            value = _create(_CHAINS.param_creators, shape, dtype, init, context)
         else:
             value = init(shape, dtype)
     except errors.MissingRNGError as rng_error:
@@ -226,16 +245,16 @@ def get_state(
             raise ValueError(
                 f"Must provide shape and dtype to initialize state {name!r} in {bundle_name!r}.")
         shape = tuple(shape)
-        if frame.state_creators:
+        if _CHAINS.state_creators:
             context = _context(frame, scope, bundle_name, name, dtype, shape, init)
-            value = _create(frame.state_creators, shape, dtype, init, context)
+            value = _create(_CHAINS.state_creators, shape, dtype, init, context)
         else:
             value = init(shape, dtype)
         if value is not DO_NOT_STORE:
             frame.state.setdefault(bundle_name, {})[name] = value
             frame.initial_state.setdefault(bundle_name, {})[name] = value
-    if frame.state_getters:
-        value = _get(frame.state_getters, value,
+    if _CHAINS.state_getters:
+        value = _get(_CHAINS.state_getters, value,
                      _context(frame, scope, bundle_name, name, dtype, shape, init))
     return value
 
@@ -255,11 +274,11 @@ def set_state(name: str, value: Any) -> None:
     frame = frame_lib.current_frame("`hk.set_state`")
     scope = frame.scopes[-1]
     bundle_name = _bundle_of(scope)
-    if frame.setters:
+    if _CHAINS.setters:
         context = SetterContext(
             f"{bundle_name}/{name}", scope.module, _leaf_attr(value, "dtype"),
             _leaf_attr(value, "shape"), None)
-        value = _get(frame.setters, value, context)
+        value = _get(_CHAINS.setters, value, context)
         if value is DO_NOT_STORE:
             return
     bundle = frame.state.setdefault(bundle_name, {})
@@ -342,8 +361,9 @@ def custom_creator(creator: Callable, *, params: bool = True, state: bool = Fals
         >>> params["linear"]["w"].dtype
         dtype(bfloat16)
     """
-    frame = frame_lib.current_frame("`hk.custom_creator`")
-    lists = ([frame.param_creators] if params else []) + ([frame.state_creators] if state else [])
+    frame_lib.current_frame("`hk.custom_creator`")  # only inside a transform, as in Haiku
+    lists = (([_CHAINS.param_creators] if params else [])
+             + ([_CHAINS.state_creators] if state else []))
     return _pushed(lists, creator)
 
 
@@ -362,8 +382,9 @@ def custom_getter(getter: Callable, *, params: bool = True, state: bool = False)
         >>> hk.transform(f).apply({"~": {"w": jnp.ones([1])}}, None)
         Array([2.], dtype=float32)
     """
-    frame = frame_lib.current_frame("`hk.custom_getter`")
-    lists = ([frame.param_getters] if params else []) + ([frame.state_getters] if state else [])
+    frame_lib.current_frame("`hk.custom_getter`")  # only inside a transform, as in Haiku
+    lists = (([_CHAINS.param_getters] if params else [])
+             + ([_CHAINS.state_getters] if state else []))
     return _pushed(lists, getter)
 
 
@@ -381,8 +402,8 @@ def custom_setter(setter: Callable):
         >>> hk.transform_with_state(f).init(None)[1]
         {}
     """
-    frame = frame_lib.current_frame("`hk.custom_setter`")
-    return _pushed([frame.setters], setter)
+    frame_lib.current_frame("`hk.custom_setter`")  # only inside a transform, as in Haiku
+    return _pushed([_CHAINS.setters], setter)
 
 
 def shape_dtype_of(value: Any) -> tuple[tuple[int, ...], Any]:
