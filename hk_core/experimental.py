@@ -41,9 +41,12 @@ from hk_core._src.core.switches import module_auto_repr as module_auto_repr
 from hk_core._src.core.switches import rng_reserve_size as rng_reserve_size
 
 __all__ = [
-    "DO_NOT_STORE", "GetterContext", "LayerStackTransparencyMapping", "LiftWithStateUpdater",
-    "MethodContext", "ParamContext", "current_name", "custom_creator", "custom_getter",
-    "force_name", "get_current_state", "get_initial_state", "get_params", "intercept_methods",
-    "lift", "lift_with_state", "maybe_get_rng_sequence_state", "name_like", "name_scope",
-    "replace_rng_sequence_state", "transparent_lift", "transparent_lift_with_state",
+    "ArraySpec", "DO_NOT_STORE", "GetterContext", "LayerStackTransparencyMapping",
+    "LiftWithStateUpdater", "MethodContext", "MethodInvocation", "ModuleDetails", "ParamContext",
+    "abstract_to_dot", "check_jax_usage", "current_name", "custom_creator", "custom_getter",
+    "eval_summary", "force_name", "get_current_state", "get_initial_state", "get_params",
+    "intercept_methods", "jaxpr_info", "layer_stack", "lift", "lift_with_state",
+    "maybe_get_rng_sequence_state", "module_auto_repr", "name_like", "name_scope",
+    "optimize_rng_use", "replace_rng_sequence_state", "rng_reserve_size", "tabulate", "to_dot",
+    "transparent_lift", "transparent_lift_with_state",
 ]

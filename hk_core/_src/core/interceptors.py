@@ -22,6 +22,17 @@ class MethodContext(NamedTuple):
             for property accessors).
         orig_method: The original method, bound to ``module``.
         orig_class: The class that defined the method.
+
+    Example:
+        >>> def show(next_fun, args, kwargs, context):
+        ...     print(context.method_name, context.orig_class.__name__)
+        ...     return next_fun(*args, **kwargs)
+        >>> def f(x):
+        ...     with hk.intercept_methods(show):
+        ...         return hk.Linear(1)(x)
+        >>> _ = hk.transform(f).init(0, jnp.ones([1, 2]))
+        __init__ Linear
+        __call__ Linear
     """
 
     module: Any

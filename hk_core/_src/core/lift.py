@@ -15,7 +15,18 @@ from hk_core._src.core import module as module_lib
 
 
 class LayerStackTransparencyMapping(Protocol):
-    """Maps the names of stacked params to per-layer names and back (``layer_stack``)."""
+    """Maps the names of stacked params to per-layer names and back (``layer_stack``).
+
+    Example:
+        >>> class Numbered:
+        ...     def stacked_to_flat(self, name, idx):
+        ...         return f"{name}_{idx}"
+        ...     def flat_to_stacked(self, name):
+        ...         base, _, idx = name.rpartition("_")
+        ...         return (base, int(idx)) if idx.isdigit() else None
+        >>> Numbered().flat_to_stacked(Numbered().stacked_to_flat("layer", 2))
+        ('layer', 2)
+    """
 
     def stacked_to_flat(self, stacked_module_name: str, scan_idx: int) -> str:
         """Returns the per-layer module name of layer ``scan_idx``."""
@@ -121,7 +132,18 @@ def transparent_lift(init_fn: Callable, *, allow_reuse: bool = False) -> Callabl
 
 
 class LiftWithStateUpdater:
-    """Writes an inner apply's new state back into the outer transform (once per call)."""
+    """Writes an inner apply's new state back into the outer transform (once per call).
+
+    Example:
+        >>> inner = hk.transform_with_state(lambda: hk.set_state("n", 2))
+        >>> def outer():
+        ...     init, updater = hk.lift_with_state(inner.init, name="inner")
+        ...     params, state = init(None)
+        ...     updater.update(inner.apply(params, state, None)[1])
+        ...     return hk.get_current_state()
+        >>> hk.transform_with_state(outer).apply({}, {}, None)[0]
+        {'inner/~': {'n': 2}}
+    """
 
     def __init__(self, name: str | None):
         frame = frame_lib.current_frame("`hk.lift_with_state`")

@@ -54,6 +54,16 @@ DO_NOT_STORE = _DoNotStore()
 class GetterContext(NamedTuple):
     """What a custom creator or getter knows about the value it handles.
 
+    Example:
+        >>> def show(next_getter, value, context):
+        ...     print(context.full_name, context.module_name, context.name)
+        ...     return next_getter(value)
+        >>> def f(x):
+        ...     with hk.custom_getter(show):
+        ...         return hk.Linear(1, with_bias=False)(x)
+        >>> _ = hk.transform(f).init(0, jnp.ones([1, 2]))
+        linear/w linear w
+
     Attributes:
         full_name: ``"<module path>/<name>"``, e.g. ``"linear/w"``.
         module: The owning module; ``None`` at the top level outside name scopes.
@@ -82,8 +92,18 @@ class GetterContext(NamedTuple):
 
 
 class SetterContext(NamedTuple):
-    """What a custom setter knows about the state value being set."""
+    """What a custom setter knows about the state value being set.
 
+    Example:
+        >>> def show(next_setter, value, context):
+        ...     print(context.full_name, context.original_shape)
+        ...     return next_setter(value)
+        >>> def f():
+        ...     with hk.custom_setter(show):
+        ...         hk.set_state("s", jnp.zeros([2]))
+        >>> _ = hk.transform_with_state(f).init(None)
+        ~/s (2,)
+    """
     full_name: str
     module: Any
     original_dtype: Any

@@ -40,28 +40,53 @@ T = TypeVar("T")
 
 
 class Transformed(NamedTuple):
-    """A pair of pure functions: ``init(rng, *a, **k) -> params``, ``apply(params, rng, ...)``."""
+    """A pair of pure functions: ``init(rng, *a, **k) -> params``, ``apply(params, rng, ...)``.
+
+    Example:
+        >>> f = hk.transform(lambda x: hk.Linear(1)(x))
+        >>> isinstance(f, hk.Transformed), f.apply(f.init(0, jnp.ones([1, 2])), None,
+        ...                                        jnp.ones([1, 2])).shape
+        (True, (1, 1))
+    """
 
     init: Callable[..., Any]
     apply: Callable[..., Any]
 
 
 class TransformedWithState(NamedTuple):
-    """``init(rng, ...) -> (params, state)``; ``apply(params, state, rng, ...) -> (out, state)``."""
+    """``init(rng, ...) -> (params, state)``; ``apply(params, state, rng, ...) -> (out, state)``.
+
+    Example:
+        >>> f = hk.transform_with_state(lambda: hk.set_state("s", 1))
+        >>> isinstance(f, hk.TransformedWithState), f.init(None)
+        (True, ({}, {'~': {'s': 1}}))
+    """
 
     init: Callable[..., Any]
     apply: Callable[..., Any]
 
 
 class MultiTransformed(NamedTuple):
-    """``init`` and a pytree of ``apply`` functions sharing one set of params."""
+    """``init`` and a pytree of ``apply`` functions sharing one set of params.
+
+    Example:
+        >>> f = hk.multi_transform(lambda: (lambda: None, (lambda: 1, lambda: 2)))
+        >>> isinstance(f, hk.MultiTransformed), [a({}, None) for a in f.apply]
+        (True, [1, 2])
+    """
 
     init: Callable[..., Any]
     apply: Any
 
 
 class MultiTransformedWithState(NamedTuple):
-    """``init`` and a pytree of stateful ``apply`` functions sharing params and state."""
+    """``init`` and a pytree of stateful ``apply`` functions sharing params and state.
+
+    Example:
+        >>> f = hk.multi_transform_with_state(lambda: (lambda: None, {"one": lambda: 1}))
+        >>> isinstance(f, hk.MultiTransformedWithState), f.apply["one"]({}, {}, None)
+        (True, (1, {}))
+    """
 
     init: Callable[..., Any]
     apply: Any

@@ -16,7 +16,12 @@ MutableState = MutableMapping[str, MutableMapping[str, Any]]
 
 @runtime_checkable
 class ModuleProtocol(Protocol):
-    """Anything that looks like an ``hk.Module``: it has a ``module_name``."""
+    """Anything that looks like an ``hk.Module``: it has a ``module_name``.
+
+    Example:
+        >>> hk.transform(lambda: isinstance(hk.Linear(1), hk.ModuleProtocol)).apply({}, None)
+        True
+    """
 
     @property
     def module_name(self) -> str: ...
@@ -24,6 +29,11 @@ class ModuleProtocol(Protocol):
 
 @runtime_checkable
 class SupportsCall(ModuleProtocol, Protocol):
-    """A module-like object that is callable."""
+    """A module-like object that is callable.
+
+    Example:
+        >>> hk.transform(lambda: isinstance(hk.Linear(1), hk.SupportsCall)).apply({}, None)
+        True
+    """
 
     def __call__(self, *args, **kwargs) -> Any: ...

@@ -32,7 +32,15 @@ def _is_python_zero(value: Any) -> bool:
 
 
 class Initializer(abc.ABC):
-    """Base class: an initializer is called with ``(shape, dtype)`` and returns an array."""
+    """Base class: an initializer is called with ``(shape, dtype)`` and returns an array.
+
+    Example:
+        >>> class Twos(hk.initializers.Initializer):
+        ...     def __call__(self, shape, dtype):
+        ...         return jnp.full(shape, 2, dtype)
+        >>> Twos()([2], jnp.float32)
+        Array([2., 2.], dtype=float32)
+    """
 
     @abc.abstractmethod
     def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
