@@ -42,8 +42,10 @@ def ordered_keys(tree) -> list:
     return [(m, list(b)) for m, b in tree.items()]
 
 
+@functools.cache
 def run_case(name: str):
-    """Runs the case like ``make_fixtures.py`` did; returns the four results and the data."""
+    """Runs the case like ``make_fixtures.py`` did (once per test session); returns
+    ``(case, arrays, params, state, out, new_state)``."""
     case, arrays, fn = load_case(name)
     inputs = [arrays[f"input_{i}"] for i in range(sum(k.startswith("input_") for k in arrays))]
     call = case["call"]
