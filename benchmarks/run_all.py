@@ -40,7 +40,26 @@ def main() -> None:
         for line in proc.stdout.splitlines():
             if line.startswith("{") and '"benchmark"' in line:
                 collected.append(json.loads(line))
-    device = collected[0]["device"].replace(":", "_").replace(" ", "_") if collected else "none"
+    peers = [lib for lib in args.libs.split(",") if lib not in ("hk_core", "raw_jax")]
+    if peers:
+        # Peers (Haiku, Flax, Equinox) run through the side-by-side harness, which skips and
+        # reports any that are not installed (see benchmarks/requirements.txt).
+        print("===== anchors.py (peers) =====", flush=True)
+        cmd = [sys.executable, os.path.join(HERE, "anchors.py"), "--libs", args.libs,
+               "--hk-core-path", os.path.dirname(HERE)] + (["--quick"] if args.quick else [])
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        print(proc.stdout, end="")
+        if proc.returncode != 0:
+            print(proc.stderr, file=sys.stderr)
+            failures.append("anchors.py")
+        for line in proc.stdout.splitlines():
+            if line.startswith("{"):
+                try:
+                    collected.append({"benchmark": "anchors", **json.loads(line)})
+                except json.JSONDecodeError:
+                    pass
+    device = next((c["device"] for c in collected if "device" in c), "none")
+    device = device.replace(":", "_").replace(" ", "_")
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     name = f"{device}{'_quick' if args.quick else ''}.json"
     with open(os.path.join(HERE, "results", name), "w") as fh:
