@@ -95,8 +95,13 @@ class ExponentialMovingAverage(module.Module):
             The moving average after this update, with the shape and dtype of ``value``.
         """
         value = jnp.asarray(value)
-        counter = params_lib.get_state(
-            "counter", (), jnp.int32, init=initializers.Constant(-self._warmup_length))
+        created = []
+
+        def counter_init(shape, dtype):
+            created.append(True)
+            return initializers.Constant(-self._warmup_length)(shape, dtype)
+
+        counter = params_lib.get_state("counter", (), jnp.int32, init=counter_init)
         counter = counter + 1
         decay = jax.lax.convert_element_type(self._decay, value.dtype)
         if self._warmup_length > 0:
@@ -107,7 +112,13 @@ class ExponentialMovingAverage(module.Module):
         hidden = hidden * decay + value * (one - decay)
         average = hidden
         if self._zero_debias:
-            average = average / (one - jnp.power(decay, counter))
+            if created:
+                # First update (counter == 1, no warmup with zero_debias): decay**1 is decay.
+                # `jnp.power` on an eager counter would read it back to the host, a sync that
+                # stalls eager init once per moving average (two per BatchNorm).
+                average = average / (one - decay)
+            else:
+                average = average / (one - jnp.power(decay, counter))
         if update_stats:
             params_lib.set_state("counter", counter)
             params_lib.set_state("hidden", hidden)
