@@ -5,10 +5,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from hk_core._src.core import module
-from hk_core._src.core import params as params_lib
 from hk_core._src.layers import moving_averages
 from hk_core._src.layers import data_format as data_format_lib
 from hk_core._src.layers import norm_args
@@ -157,15 +155,7 @@ class BatchNorm(module.Module):
             self.mean_ema(mean)
             self.var_ema(var)
 
-        dtype = inputs.dtype
-        if self.create_scale:
-            scale = params_lib.get_parameter("scale", stats_shape, dtype, init=self.scale_init)
-        elif scale is None:
-            scale = np.ones([], dtype=dtype)
-        if self.create_offset:
-            offset = params_lib.get_parameter("offset", stats_shape, dtype, init=self.offset_init)
-        elif offset is None:
-            offset = np.zeros([], dtype=dtype)
+        scale, offset = norm_args.scale_and_offset(self, stats_shape, inputs.dtype, scale, offset)
 
         eps = jax.lax.convert_element_type(self.eps, var.dtype)
         inv = scale * jax.lax.rsqrt(var + eps)

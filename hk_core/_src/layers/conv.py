@@ -72,6 +72,31 @@ def resolve_padding(padding: Any, kernel_shape: Sequence[int], rate: Sequence[in
         raise TypeError(f"{where}: {error}") from None
 
 
+def check_num_spatial_dims(num_spatial_dims: int, where: str) -> None:
+    """Raises ``ValueError`` (naming ``where``) unless ``num_spatial_dims`` is positive."""
+    if num_spatial_dims <= 0:
+        raise ValueError(
+            f"{where}: num_spatial_dims must be a positive integer, got {num_spatial_dims}.")
+
+
+def store_output_args(layer: module.Module, with_bias: bool, w_init: Any, b_init: Any,
+                      data_format: str, kernel_out_first: bool = False) -> None:
+    """Stores the bias, initializer and layout settings that every conv variant keeps.
+
+    Sets ``with_bias``, ``w_init``, ``b_init`` (default zeros), ``data_format``,
+    ``channel_index`` and ``dimension_numbers`` on ``layer``, whose ``num_spatial_dims`` is
+    already set; ``finish`` reads them back.
+    """
+    where = layer.module_name
+    layer.with_bias = with_bias
+    layer.w_init = w_init
+    layer.b_init = b_init if b_init is not None else jnp.zeros
+    layer.data_format = data_format
+    layer.channel_index = channel_index(data_format, where)
+    layer.dimension_numbers = dimension_numbers(
+        layer.num_spatial_dims, layer.channel_index == -1, kernel_out_first)
+
+
 def ensure_batched(inputs: jax.Array, num_spatial_dims: int, where: str,
                    kind: str) -> tuple[jax.Array, bool]:
     """Adds a leading batch axis to unbatched inputs; returns ``(inputs, was_unbatched)``."""
@@ -85,27 +110,44 @@ def ensure_batched(inputs: jax.Array, num_spatial_dims: int, where: str,
         f"but input has shape {inputs.shape} (rank {inputs.ndim}).")
 
 
-def check_mask(mask: Any, w_shape: tuple[int, ...], where: str) -> None:
+def weight(w_shape: tuple[int, ...], dtype: Any, w_init: Any, fan_in: int, mask: Any,
+           where: str) -> jax.Array:
+    """Returns the parameter ``w``, times ``mask`` if given.
+
+    ``w_init=None`` means ``TruncatedNormal(1/sqrt(fan_in))``.
+
+    Raises:
+        ValueError: if ``mask`` does not have the shape ``w_shape`` (naming ``where``).
+    """
     if mask is not None and tuple(np.shape(mask)) != w_shape:
         raise ValueError(
             f"{where}: Mask needs to have the same shape as weights. Shapes are: mask "
             f"{tuple(np.shape(mask))}, weights {w_shape}.")
+    if w_init is None:
+        w_init = initializers.TruncatedNormal(stddev=1.0 / np.sqrt(fan_in))
+    w = params_lib.get_parameter("w", w_shape, dtype, init=w_init)
+    if mask is not None:
+        w = w * mask
+    return w
 
 
-def bias_shape(output_channels: int, num_spatial_dims: int, channels_last: bool) -> tuple:
-    """``[C]`` for channels-last; ``[C, 1, ..., 1]`` (one 1 per spatial dim) otherwise."""
-    if channels_last:
-        return (output_channels,)
-    return (output_channels,) + (1,) * num_spatial_dims
+def finish(layer: module.Module, out: jax.Array, output_channels: int,
+           unbatched: bool) -> jax.Array:
+    """Adds the bias ``b`` (if ``layer.with_bias``), then drops an added batch axis.
 
-
-def add_bias(out: jax.Array, shape: tuple, b_init: Any) -> jax.Array:
-    b = params_lib.get_parameter("b", shape, out.dtype, init=b_init)
-    return out + jnp.broadcast_to(b, out.shape)
-
-
-def truncated_normal_for_fan_in(fan_in: int) -> initializers.Initializer:
-    return initializers.TruncatedNormal(stddev=1.0 / np.sqrt(fan_in))
+    ``b`` is ``[C]`` for channels-last data and ``[C, 1, ..., 1]`` (one 1 per spatial dim)
+    otherwise.
+    """
+    if layer.with_bias:
+        if layer.channel_index == -1:
+            shape = (output_channels,)
+        else:
+            shape = (output_channels,) + (1,) * layer.num_spatial_dims
+        b = params_lib.get_parameter("b", shape, out.dtype, init=layer.b_init)
+        out = out + jnp.broadcast_to(b, out.shape)
+    if unbatched:
+        out = jnp.squeeze(out, axis=0)
+    return out
 
 
 class ConvND(module.Module):
@@ -169,9 +211,7 @@ class ConvND(module.Module):
         """
         super().__init__(name=name)
         where = self.module_name
-        if num_spatial_dims <= 0:
-            raise ValueError(
-                f"{where}: num_spatial_dims must be a positive integer, got {num_spatial_dims}.")
+        check_num_spatial_dims(num_spatial_dims, where)
         n = num_spatial_dims
         self.num_spatial_dims = n
         self.output_channels = output_channels
@@ -181,12 +221,7 @@ class ConvND(module.Module):
         self.kernel_dilation = self.rate
         self.lhs_dilation = (1,) * n
         self.padding = resolve_padding(padding, self.kernel_shape, self.rate, n, where)
-        self.with_bias = with_bias
-        self.w_init = w_init
-        self.b_init = b_init if b_init is not None else jnp.zeros
-        self.data_format = data_format
-        self.channel_index = channel_index(data_format, where)
-        self.dimension_numbers = dimension_numbers(n, self.channel_index == -1)
+        store_output_args(self, with_bias, w_init, b_init, data_format)
         self.mask = mask
         self.feature_group_count = feature_group_count
 
@@ -207,8 +242,7 @@ class ConvND(module.Module):
                 does not have the shape of ``w``; the message names this module's path.
         """
         where = self.module_name
-        n = self.num_spatial_dims
-        inputs, unbatched = ensure_batched(inputs, n, where, "ConvND")
+        inputs, unbatched = ensure_batched(inputs, self.num_spatial_dims, where, "ConvND")
         in_channels = inputs.shape[self.channel_index]
         groups = self.feature_group_count
         if in_channels % groups:
@@ -216,24 +250,14 @@ class ConvND(module.Module):
                 f"{where}: input channels ({in_channels}, input shape {inputs.shape}) must be "
                 f"divisible by feature_group_count={groups}.")
         w_shape = self.kernel_shape + (in_channels // groups, self.output_channels)
-        check_mask(self.mask, w_shape, where)
-        w_init = self.w_init
-        if w_init is None:
-            w_init = truncated_normal_for_fan_in(int(np.prod(w_shape[:-1])))
-        w = params_lib.get_parameter("w", w_shape, inputs.dtype, init=w_init)
-        if self.mask is not None:
-            w = w * self.mask
+        w = weight(w_shape, inputs.dtype, self.w_init, int(np.prod(w_shape[:-1])), self.mask,
+                   where)
         out = lax.conv_general_dilated(
             inputs, w, window_strides=self.stride, padding=self.padding,
             lhs_dilation=self.lhs_dilation, rhs_dilation=self.kernel_dilation,
             dimension_numbers=self.dimension_numbers, feature_group_count=groups,
             precision=precision)
-        if self.with_bias:
-            out = add_bias(out, bias_shape(self.output_channels, n, self.channel_index == -1),
-                           self.b_init)
-        if unbatched:
-            out = jnp.squeeze(out, axis=0)
-        return out
+        return finish(self, out, self.output_channels, unbatched)
 
 
 class Conv1D(ConvND):

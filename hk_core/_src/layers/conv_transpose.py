@@ -9,12 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
 from hk_core._src.core import module
-from hk_core._src.core import params as params_lib
 from hk_core._src.layers import conv
 from hk_core._src.layers import pad as pad_lib
 from hk_core._src.layers import spatial_args
@@ -99,9 +97,7 @@ class ConvNDTranspose(module.Module):
         """
         super().__init__(name=name)
         where = self.module_name
-        if num_spatial_dims <= 0:
-            raise ValueError(
-                f"{where}: num_spatial_dims must be a positive integer, got {num_spatial_dims}.")
+        conv.check_num_spatial_dims(num_spatial_dims, where)
         n = num_spatial_dims
         self.num_spatial_dims = n
         self.output_channels = output_channels
@@ -122,13 +118,8 @@ class ConvNDTranspose(module.Module):
                 f"pairs, not a padding function (got {padding!r}).")
         else:
             self.padding = conv.resolve_padding(padding, self.kernel_shape, (1,) * n, n, where)
-        self.with_bias = with_bias
-        self.w_init = w_init
-        self.b_init = b_init if b_init is not None else jnp.zeros
-        self.data_format = data_format
-        self.channel_index = conv.channel_index(data_format, where)
-        self.dimension_numbers = conv.dimension_numbers(
-            n, self.channel_index == -1, kernel_out_first=True)
+        conv.store_output_args(self, with_bias, w_init, b_init, data_format,
+                               kernel_out_first=True)
         self.mask = mask
 
     def __call__(self, inputs: jax.Array, *, precision: lax.Precision | None = None) -> jax.Array:
@@ -148,21 +139,15 @@ class ConvNDTranspose(module.Module):
                 ``output_shape``; the message names this module's path.
         """
         where = self.module_name
-        n = self.num_spatial_dims
-        inputs, unbatched = conv.ensure_batched(inputs, n, where, "ConvNDTranspose")
-        channels_last = self.channel_index == -1
+        inputs, unbatched = conv.ensure_batched(
+            inputs, self.num_spatial_dims, where, "ConvNDTranspose")
         in_channels = inputs.shape[self.channel_index]
         w_shape = self.kernel_shape + (self.output_channels, in_channels)
-        conv.check_mask(self.mask, w_shape, where)
-        w_init = self.w_init
-        if w_init is None:
-            w_init = conv.truncated_normal_for_fan_in(
-                int(np.prod(self.kernel_shape)) * in_channels)
-        w = params_lib.get_parameter("w", w_shape, inputs.dtype, init=w_init)
-        if self.mask is not None:
-            w = w * self.mask
+        fan_in = int(np.prod(self.kernel_shape)) * in_channels
+        w = conv.weight(w_shape, inputs.dtype, self.w_init, fan_in, self.mask, where)
         padding = self.padding
         if self.output_shape is not None:
+            channels_last = self.channel_index == -1
             spatial_in = inputs.shape[1:-1] if channels_last else inputs.shape[2:]
             padding = tuple(
                 _explicit_padding(size_in, size_out, k, s, self.padding, where)
@@ -171,12 +156,7 @@ class ConvNDTranspose(module.Module):
         out = lax.conv_transpose(
             inputs, w, strides=self.stride, padding=padding,
             dimension_numbers=self.dimension_numbers, precision=precision)
-        if self.with_bias:
-            out = conv.add_bias(out, conv.bias_shape(self.output_channels, n, channels_last),
-                                self.b_init)
-        if unbatched:
-            out = jnp.squeeze(out, axis=0)
-        return out
+        return conv.finish(self, out, self.output_channels, unbatched)
 
 
 class Conv1DTranspose(ConvNDTranspose):

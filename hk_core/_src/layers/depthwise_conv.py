@@ -8,12 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
 from hk_core._src.core import module
-from hk_core._src.core import params as params_lib
 from hk_core._src.layers import conv
 from hk_core._src.layers import spatial_args
 
@@ -69,9 +67,7 @@ class DepthwiseConvND(module.Module):
         """
         super().__init__(name=name)
         where = self.module_name
-        if num_spatial_dims <= 0:
-            raise ValueError(
-                f"{where}: num_spatial_dims must be a positive integer, got {num_spatial_dims}.")
+        conv.check_num_spatial_dims(num_spatial_dims, where)
         n = num_spatial_dims
         self.num_spatial_dims = n
         self.channel_multiplier = channel_multiplier
@@ -79,12 +75,7 @@ class DepthwiseConvND(module.Module):
         self.stride = spatial_args.replicate(stride, n, "stride", where)
         self.rate = spatial_args.replicate(rate, n, "rate", where)
         self.padding = conv.resolve_padding(padding, self.kernel_shape, self.rate, n, where)
-        self.with_bias = with_bias
-        self.w_init = w_init
-        self.b_init = b_init if b_init is not None else jnp.zeros
-        self.data_format = data_format
-        self.channel_index = conv.channel_index(data_format, where)
-        self.dimension_numbers = conv.dimension_numbers(n, self.channel_index == -1)
+        conv.store_output_args(self, with_bias, w_init, b_init, data_format)
 
     def __call__(self, inputs: jax.Array, *, precision: lax.Precision | None = None) -> jax.Array:
         """Convolves each channel of ``inputs`` separately and adds ``b``.
@@ -101,26 +92,20 @@ class DepthwiseConvND(module.Module):
             ValueError: if the rank of ``inputs`` is not ``num_spatial_dims + 1`` or ``+ 2``
                 (the message names this module's path).
         """
+        where = self.module_name
         n = self.num_spatial_dims
-        inputs, unbatched = conv.ensure_batched(inputs, n, self.module_name, "DepthwiseConvND")
+        inputs, unbatched = conv.ensure_batched(inputs, n, where, "DepthwiseConvND")
         in_channels = inputs.shape[self.channel_index]
         out_channels = in_channels * self.channel_multiplier
         w_shape = self.kernel_shape + (1, out_channels)
-        w_init = self.w_init
-        if w_init is None:
-            w_init = conv.truncated_normal_for_fan_in(int(np.prod(self.kernel_shape)))
-        w = params_lib.get_parameter("w", w_shape, inputs.dtype, init=w_init)
+        fan_in = int(np.prod(self.kernel_shape))
+        w = conv.weight(w_shape, inputs.dtype, self.w_init, fan_in, None, where)
         out = lax.conv_general_dilated(
             inputs, w, window_strides=self.stride, padding=self.padding,
             lhs_dilation=(1,) * n, rhs_dilation=self.rate,
             dimension_numbers=self.dimension_numbers, feature_group_count=in_channels,
             precision=precision)
-        if self.with_bias:
-            out = conv.add_bias(out, conv.bias_shape(out_channels, n, self.channel_index == -1),
-                                self.b_init)
-        if unbatched:
-            out = jnp.squeeze(out, axis=0)
-        return out
+        return conv.finish(self, out, out_channels, unbatched)
 
 
 class DepthwiseConv1D(DepthwiseConvND):

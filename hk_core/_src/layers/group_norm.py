@@ -4,10 +4,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from hk_core._src.core import module
-from hk_core._src.core import params as params_lib
 from hk_core._src.layers import data_format as data_format_lib
 from hk_core._src.layers import norm_args
 
@@ -124,14 +122,5 @@ class GroupNorm(module.Module):
         normalized = ((grouped - mean) * jax.lax.rsqrt(var + eps)).reshape(x.shape)
 
         param_shape = (channels,) + (1,) * (ndim - 1 - channel_index)
-        dtype = x.dtype
-        if self.create_scale:
-            scale = params_lib.get_parameter("scale", param_shape, dtype, init=self.scale_init)
-        elif scale is None:
-            scale = np.ones([], dtype=dtype)
-        if self.create_offset:
-            offset = params_lib.get_parameter(
-                "offset", param_shape, dtype, init=self.offset_init)
-        elif offset is None:
-            offset = np.zeros([], dtype=dtype)
+        scale, offset = norm_args.scale_and_offset(self, param_shape, x.dtype, scale, offset)
         return normalized * scale + offset

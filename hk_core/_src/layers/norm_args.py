@@ -1,7 +1,13 @@
-"""Arguments shared by the normalization layers: axes and ``create_*`` checks."""
+"""Arguments shared by the normalization layers: axes, ``create_*`` checks, scale/offset."""
 
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+import jax
+import numpy as np
+
+from hk_core._src.core import module
+from hk_core._src.core import params as params_lib
 
 AxisSpec = int | slice | Sequence[int]
 
@@ -62,3 +68,22 @@ def check_call_override(who: str, create: bool, value: Any, what: str) -> None:
     if create and value is not None:
         raise ValueError(
             f"{who}: Cannot pass `{what}` at call time if `create_{what}=True`.")
+
+
+def scale_and_offset(layer: module.Module, shape: Sequence[int], dtype: Any,
+                     scale: jax.Array | None, offset: jax.Array | None) -> tuple[Any, Any]:
+    """Returns the ``scale`` and ``offset`` to normalize with.
+
+    Each is the parameter of ``shape`` and ``dtype`` (from ``layer.scale_init`` /
+    ``layer.offset_init``) when ``layer.create_scale`` / ``layer.create_offset``, else the
+    value passed at call time, else 1 / 0 as a scalar of ``dtype``.
+    """
+    if layer.create_scale:
+        scale = params_lib.get_parameter("scale", shape, dtype, init=layer.scale_init)
+    elif scale is None:
+        scale = np.ones([], dtype=dtype)
+    if layer.create_offset:
+        offset = params_lib.get_parameter("offset", shape, dtype, init=layer.offset_init)
+    elif offset is None:
+        offset = np.zeros([], dtype=dtype)
+    return scale, offset

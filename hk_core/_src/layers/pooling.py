@@ -34,7 +34,19 @@ def _warn_if_int(window_shape, strides) -> None:
         warnings.warn(
             "Passing an int as window_shape or strides to pooling is deprecated (it gives wrong "
             "shapes under vmap); pass a sequence with one entry per input dimension instead.",
-            DeprecationWarning, stacklevel=3)
+            DeprecationWarning, stacklevel=4)
+
+
+def _prepare(value: jax.typing.ArrayLike, window_shape: int | Sequence[int],
+             strides: int | Sequence[int], padding: str, channel_axis: int | None,
+             where: str) -> tuple[jax.Array, tuple[int, ...], tuple[int, ...]]:
+    """Checks the arguments of a pooling function; returns the array, window and strides."""
+    _check_padding(padding, where)
+    value = jnp.asarray(value)
+    _warn_if_int(window_shape, strides)
+    window = _full_shape(value, window_shape, channel_axis, "window_shape", where)
+    strides = _full_shape(value, strides, channel_axis, "strides", where)
+    return value, window, strides
 
 
 def _full_shape(x: jax.Array, size: int | Sequence[int], channel_axis: int | None,
@@ -94,11 +106,8 @@ def max_pool(value: jax.typing.ArrayLike, window_shape: int | Sequence[int],
         Array([[ 5.,  7.],
                [13., 15.]], dtype=float32)
     """
-    _check_padding(padding, "max_pool")
-    value = jnp.asarray(value)
-    _warn_if_int(window_shape, strides)
-    window = _full_shape(value, window_shape, channel_axis, "window_shape", "max_pool")
-    strides = _full_shape(value, strides, channel_axis, "strides", "max_pool")
+    value, window, strides = _prepare(
+        value, window_shape, strides, padding, channel_axis, "max_pool")
     return lax.reduce_window(value, _lowest(value.dtype), lax.max, window, strides, padding)
 
 
@@ -139,11 +148,8 @@ def avg_pool(value: jax.typing.ArrayLike, window_shape: int | Sequence[int],
         >>> hk.avg_pool(x, (1, 2, 1), (1, 2, 1), "SAME")[0, :, 0]
         Array([1.5, 3. ], dtype=float32)
     """
-    _check_padding(padding, "avg_pool")
-    value = jnp.asarray(value)
-    _warn_if_int(window_shape, strides)
-    window = _full_shape(value, window_shape, channel_axis, "window_shape", "avg_pool")
-    strides = _full_shape(value, strides, channel_axis, "strides", "avg_pool")
+    value, window, strides = _prepare(
+        value, window_shape, strides, padding, channel_axis, "avg_pool")
     pooled = lax.reduce_window(value, np.array(0, value.dtype), lax.add, window, strides,
                                padding)
     if padding == "VALID":
@@ -153,14 +159,8 @@ def avg_pool(value: jax.typing.ArrayLike, window_shape: int | Sequence[int],
     return pooled / jnp.asarray(counts, count_dtype)
 
 
-class MaxPool(module.Module):
-    """Module form of ``hk.max_pool``.
-
-    Example:
-        >>> f = hk.transform(lambda x: hk.MaxPool((1, 2, 2, 1), (1, 2, 2, 1), "SAME")(x))
-        >>> f.apply({}, None, jnp.ones([1, 5, 5, 3])).shape
-        (1, 3, 3, 3)
-    """
+class _Pool(module.Module):
+    """Stores a pooling configuration, checking the padding at construction."""
 
     def __init__(self, window_shape: int | Sequence[int], strides: int | Sequence[int],
                  padding: str, channel_axis: int | None = -1, name: str | None = None):
@@ -171,7 +171,8 @@ class MaxPool(module.Module):
             strides: See ``hk.max_pool``.
             padding: ``'SAME'`` or ``'VALID'``.
             channel_axis: See ``hk.max_pool``.
-            name: Module name; defaults to ``'max_pool'``.
+            name: Module name; defaults to the snake-cased class name (``'max_pool'``,
+                ``'avg_pool'``).
 
         Raises:
             ValueError: for a padding other than ``'SAME'``/``'VALID'``.
@@ -183,12 +184,22 @@ class MaxPool(module.Module):
         self.padding = padding
         self.channel_axis = channel_axis
 
+
+class MaxPool(_Pool):
+    """Module form of ``hk.max_pool``.
+
+    Example:
+        >>> f = hk.transform(lambda x: hk.MaxPool((1, 2, 2, 1), (1, 2, 2, 1), "SAME")(x))
+        >>> f.apply({}, None, jnp.ones([1, 5, 5, 3])).shape
+        (1, 3, 3, 3)
+    """
+
     def __call__(self, value: jax.Array) -> jax.Array:
         """Returns ``hk.max_pool(value, ...)`` with the stored configuration."""
         return max_pool(value, self.window_shape, self.strides, self.padding, self.channel_axis)
 
 
-class AvgPool(module.Module):
+class AvgPool(_Pool):
     """Module form of ``hk.avg_pool``.
 
     Example:
@@ -196,27 +207,6 @@ class AvgPool(module.Module):
         >>> f.apply({}, None, jnp.ones([1, 4, 4, 3])).shape
         (1, 2, 2, 3)
     """
-
-    def __init__(self, window_shape: int | Sequence[int], strides: int | Sequence[int],
-                 padding: str, channel_axis: int | None = -1, name: str | None = None):
-        """Stores the pooling configuration.
-
-        Args:
-            window_shape: See ``hk.avg_pool``.
-            strides: See ``hk.avg_pool``.
-            padding: ``'SAME'`` or ``'VALID'``.
-            channel_axis: See ``hk.avg_pool``.
-            name: Module name; defaults to ``'avg_pool'``.
-
-        Raises:
-            ValueError: for a padding other than ``'SAME'``/``'VALID'``.
-        """
-        super().__init__(name=name)
-        _check_padding(padding, self.module_name)
-        self.window_shape = window_shape
-        self.strides = strides
-        self.padding = padding
-        self.channel_axis = channel_axis
 
     def __call__(self, value: jax.Array) -> jax.Array:
         """Returns ``hk.avg_pool(value, ...)`` with the stored configuration."""
