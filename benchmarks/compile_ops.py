@@ -8,6 +8,14 @@ Prints a table of min/median compile seconds per variant, relative to the baseli
 one JSON line. Every variant's first compiled step is also run once and its loss compared with
 the baseline's, so a variant that changes the maths shows up in the ``loss`` column.
 
+The ``hlo ops`` column (instructions in the optimized HLO, fused computations included) is
+deterministic and tracks the compile time closely; on a shared machine trust it over a time
+difference below ~25%. Measured on CPU (jax 0.10.2, 12 layers): the LayerNorm form dominates
+(jnp.var beside a separate mean 52k ops; one shared ``x - mean`` 26k ops, 0.52x; custom_vjp 19k,
+0.24-0.33x), then reshaping Linear inputs to 2-D (42k, 0.76x); ``@``/dot/einsum/dot_general
+lower identically; attention, mask, embed, gelu and loss forms stay within 3% of the ops;
+``lax.scan`` over layers is 0.27x.
+
 Run: ``python benchmarks/compile_ops.py [--quick] [--layers 12] [--repeats 3]
 [--only name,name]``.
 """
