@@ -204,9 +204,9 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_name: str | None = None,
                 "hk.vmap(split_rng=True) is not supported while creating parameters in init: "
                 "use `split_rng=(not hk.running_init())`.")
         pure = purify(fun)
-        data = snapshot(frame)
         axes = tuple(in_axes) if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
         if split_rng:
+            # Draw the per-element keys first: the snapshot must see the advanced sequence.
             keys = rng_lib.next_rng_keys(_first_mapped_size(args, in_axes))
             data = snapshot(frame)._replace(rng=None)
 
@@ -218,6 +218,7 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_name: str | None = None,
                                spmd_axis_name=spmd_axis_name)
             out, data = vmapped(data, keys, *args)
         else:
+            data = snapshot(frame)
             vmapped = jax.vmap(pure, in_axes=(None, *axes), out_axes=(out_axes, None),
                                axis_name=axis_name, axis_size=axis_size,
                                spmd_axis_name=spmd_axis_name)
