@@ -134,3 +134,39 @@ def test_dropout_in_apply_uses_next_key():
     out = hk.transform(f).apply({}, KEY, x)
     mask = jax.random.bernoulli(_split_chain(KEY, 1)[0], 0.5, (64,))
     np.testing.assert_array_equal(out, np.where(mask, 2.0, 0.0))
+
+
+def test_eager_sequence_matches_split_chain_across_refills():
+    # Eager draws come from batches of precomputed steps (2, 8, then 32 at a time); 45 keys
+    # cross every refill size.
+    seq = hk.PRNGSequence(KEY)
+    chex.assert_trees_all_equal([next(seq) for _ in range(45)], _split_chain(KEY, 45))
+
+
+def test_eager_sequence_state_is_the_chain_key_after_each_draw():
+    seq = hk.PRNGSequence(KEY)
+    key = KEY
+    for _ in range(5):
+        next(seq)
+        key, _ = jax.random.split(key)
+        state_key, queued = seq.internal_state
+        np.testing.assert_array_equal(state_key, key)
+        assert queued == ()
+
+
+def test_eager_sequence_changing_reserve_width_or_state_restarts_from_current_key():
+    seq = hk.PRNGSequence(KEY)
+    first = next(seq)  # precomputes a step ahead for width 1
+    k1, k2 = jax.random.split(KEY)
+    np.testing.assert_array_equal(first, k2)
+    three = seq.take(3)  # width 3 from the current key, not the precomputed width-1 step
+    ks = jax.random.split(k1, 4)
+    chex.assert_trees_all_equal(three, tuple(ks[1:]))
+    other = jax.random.PRNGKey(7)
+    seq.replace_internal_state((other, ()))
+    chex.assert_trees_all_equal([next(seq), next(seq)], _split_chain(other, 2))
+
+
+def test_eager_and_jitted_apply_draw_identical_keys():
+    f = hk.transform(lambda: [hk.next_rng_key() for _ in range(12)])
+    chex.assert_trees_all_equal(f.apply({}, KEY), jax.jit(f.apply)({}, KEY))

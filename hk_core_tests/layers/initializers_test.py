@@ -142,3 +142,33 @@ def test_initializers_without_randomness_draw_no_key():
         return hk.next_rng_key()
 
     np.testing.assert_array_equal(hk.transform(f).apply({}, KEY), _first_key())
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_eager_draws_are_bitwise_the_unfused_haiku_formulas(dtype):
+    # Eager initializers run as one jitted call each; the values must be the same bits as the
+    # op-by-op formulas (split chain, draw, then scale) that Haiku evaluates.
+    def draw_all():
+        return (hk.initializers.TruncatedNormal(0.3)([40, 7], dtype),
+                hk.initializers.RandomNormal(0.3)([40, 7], dtype),
+                hk.initializers.RandomUniform(-0.7, 0.2)([40, 7], dtype),
+                hk.initializers.VarianceScaling(2.0)([3, 3, 5, 4], dtype))
+
+    got = hk.transform(draw_all).apply({}, KEY)
+    keys = []
+    key = KEY
+    for _ in range(4):
+        key, sub = jax.random.split(key)
+        keys.append(sub)
+    vs_std = np.sqrt(2.0 / 45) / np.asarray(0.87962566103423978, dtype)
+    expected = (
+        np.asarray(0.3, dtype) * jax.random.truncated_normal(keys[0], -2.0, 2.0, [40, 7], dtype),
+        np.asarray(0.3, dtype) * jax.random.normal(keys[1], [40, 7], dtype),
+        jax.random.uniform(keys[2], [40, 7], dtype, -0.7, 0.2),
+        np.asarray(vs_std, dtype) * jax.random.truncated_normal(keys[3], -2.0, 2.0,
+                                                                [3, 3, 5, 4], dtype))
+    for g, e in zip(got, expected):
+        assert g.dtype == dtype
+        np.testing.assert_array_equal(np.asarray(g, np.float32), np.asarray(e, np.float32))
+    # Under jit XLA may fuse `stddev * normal` (an ulp apart), as it does for Haiku.
+    chex.assert_trees_all_close(got, jax.jit(hk.transform(draw_all).apply)({}, KEY), rtol=1e-6)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import jax
 
 from hk_core._src.core import config as config_lib
+from hk_core._src.core import eager
 from hk_core._src.core import frame as frame_lib
 from hk_core._src.core import interceptors
 from hk_core._src.core import naming
@@ -24,6 +25,7 @@ _NOT_IN_TRANSFORM = "All `hk.Module`s must be initialized inside an `hk.transfor
 _CONFIG = config_lib.get_config()
 _FRAMES = frame_lib._LOCAL
 _INTERCEPTORS = interceptors._LOCAL
+_is_eager = eager.is_eager
 
 F = TypeVar("F", bound=Callable)
 
@@ -81,7 +83,8 @@ def _wrap(method: Callable, method_name: str, owner: type) -> Callable:
         scopes.append(frame_lib.MethodScope(self, naming_method, module_name))
         try:
             chain = _INTERCEPTORS.stack
-            if _CONFIG.profiler_name_scopes:
+            # Name scopes only label traced ops (HLO op names); eager ops never see them.
+            if _CONFIG.profiler_name_scopes and not _is_eager():
                 with jax.named_scope(self.name + scope_name_suffix):
                     if chain:
                         out = _intercepted(chain, method, method_name, owner, self, args, kwargs)

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hk_core._src.core import config as config_lib
+from hk_core._src.core import eager
 from hk_core._src.core import errors
 from hk_core._src.core import frame as frame_lib
 
@@ -130,7 +131,7 @@ def _bundle_of(scope: frame_lib.MethodScope) -> str:
 def _create(creators: list, shape, dtype, init, context: GetterContext):
     def call(index: int, shape, dtype, init):
         if index == len(creators):
-            return init(shape, dtype)
+            return eager.call_initializer(init, shape, dtype)
         return creators[index](
             lambda s, d, i: call(index + 1, s, d, i), shape, dtype, init, context)
 
@@ -214,7 +215,7 @@ def _create_parameter(frame, scope, bundle_name, name, shape, dtype, init):
             context = _context(frame, scope, bundle_name, name, dtype, shape, init)
             value = _create(_CHAINS.param_creators, shape, dtype, init, context)
         else:
-            value = init(shape, dtype)
+            value = eager.call_initializer(init, shape, dtype)
     except errors.MissingRNGError as rng_error:
         if frame.params_frozen:
             raise _missing_parameter(frame, bundle_name, name) from rng_error
@@ -269,7 +270,7 @@ def get_state(
             context = _context(frame, scope, bundle_name, name, dtype, shape, init)
             value = _create(_CHAINS.state_creators, shape, dtype, init, context)
         else:
-            value = init(shape, dtype)
+            value = eager.call_initializer(init, shape, dtype)
         if value is not DO_NOT_STORE:
             frame.state.setdefault(bundle_name, {})[name] = value
             frame.initial_state.setdefault(bundle_name, {})[name] = value

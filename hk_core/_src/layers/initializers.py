@@ -5,6 +5,7 @@ the same order from the same seed get the same values as under Haiku (API.md §4
 """
 
 import abc
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hk_core._src.core import eager
 from hk_core._src.core import rng as rng_lib
 
 # std of a unit normal truncated to [-2, 2]; VarianceScaling divides by it so the truncated
@@ -29,6 +31,29 @@ def _as_scalar(value: Any, dtype: Any) -> Any:
 
 def _is_python_zero(value: Any) -> bool:
     return isinstance(value, (int, float)) and value == 0
+
+
+# Eager draws run as one jitted call each (see core/eager.py): the draw and its scaling in a
+# single dispatch, ~3x faster for a small parameter on CPU. The barrier keeps XLA from fusing
+# the scaling into the draw's last multiply, which changes the last bit of `normal`: the
+# values stay the same bits as the op-by-op formulas (and Haiku's eager init).
+_eager = eager.is_eager
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
+def _scaled_truncated_normal(key, stddev, lower, upper, shape, dtype):
+    unscaled = jax.random.truncated_normal(key, lower, upper, shape, dtype)
+    return stddev * jax.lax.optimization_barrier(unscaled)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _scaled_normal(key, stddev, shape, dtype):
+    return stddev * jax.lax.optimization_barrier(jax.random.normal(key, shape, dtype))
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _uniform(key, minval, maxval, shape, dtype):
+    return jax.random.uniform(key, shape, dtype, minval, maxval)
 
 
 class Initializer(abc.ABC):
@@ -78,7 +103,14 @@ class RandomNormal(Initializer):
     def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
         m = _as_scalar(self.mean, dtype)
         s = _as_scalar(self.stddev, dtype)
-        return m + s * jax.random.normal(rng_lib.next_rng_key(), shape, dtype)
+        key = rng_lib.next_rng_key()
+        if _eager():
+            out = _scaled_normal(key, s, tuple(shape), jnp.dtype(dtype))
+        else:
+            out = s * jax.random.normal(key, shape, dtype)
+        if _is_python_zero(self.mean):
+            return out  # as in TruncatedNormal: `0 + x` changes no value
+        return m + out
 
 
 class TruncatedNormal(Initializer):
@@ -103,11 +135,17 @@ class TruncatedNormal(Initializer):
         s = _as_scalar(self.stddev, real_dtype)
         is_complex = jnp.issubdtype(dtype, jnp.complexfloating)
         draw_shape = (2, *shape) if is_complex else tuple(shape)
-        unscaled = jax.random.truncated_normal(
-            rng_lib.next_rng_key(), self.lower, self.upper, draw_shape, real_dtype)
-        if is_complex:
-            unscaled = unscaled[0] + 1j * unscaled[1]
-        out = s * unscaled
+        key = rng_lib.next_rng_key()
+        if (not is_complex and _eager() and isinstance(self.lower, (int, float))
+                and isinstance(self.upper, (int, float))):
+            out = _scaled_truncated_normal(key, s, self.lower, self.upper, draw_shape,
+                                           real_dtype)
+        else:
+            unscaled = jax.random.truncated_normal(key, self.lower, self.upper, draw_shape,
+                                                   real_dtype)
+            if is_complex:
+                unscaled = unscaled[0] + 1j * unscaled[1]
+            out = s * unscaled
         if _is_python_zero(self.mean):
             return out  # `+ 0` changes no value; skipping it saves an op per parameter
         return out + _as_scalar(self.mean, dtype)
@@ -127,7 +165,10 @@ class RandomUniform(Initializer):
         self.maxval = maxval
 
     def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
-        return jax.random.uniform(rng_lib.next_rng_key(), shape, dtype, self.minval, self.maxval)
+        key = rng_lib.next_rng_key()
+        if _eager():
+            return _uniform(key, self.minval, self.maxval, tuple(shape), jnp.dtype(dtype))
+        return jax.random.uniform(key, shape, dtype, self.minval, self.maxval)
 
 
 def _compute_fans(shape: Sequence[int], fan_in_axes: Sequence[int] | None = None):

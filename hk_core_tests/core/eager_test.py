@@ -1,0 +1,86 @@
+"""Eager fast paths: taken only when no trace is active, and the values are unchanged."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import hk_core as hk
+from hk_core._src.core import eager
+
+
+def test_is_eager_only_outside_every_trace():
+    seen = []
+
+    def probe(x):
+        seen.append(eager.is_eager())
+        return x
+
+    assert eager.is_eager()
+    jax.jit(probe)(1.0)
+    jax.grad(probe)(1.0)
+    jax.vmap(probe)(jnp.ones([2]))
+    assert seen == [False, False, False]
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.int32, jnp.bool_])
+@pytest.mark.parametrize("init, fill", [(jnp.zeros, 0), (jnp.ones, 1)])
+def test_zeros_and_ones_fills_match_numpy(init, fill, dtype):
+    out = eager.call_initializer(init, [3, 2], dtype)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(np.asarray(out), np.full([3, 2], fill, dtype))
+
+
+def test_other_initializers_are_called_as_given():
+    calls = []
+
+    def init(shape, dtype):
+        calls.append((shape, dtype))
+        return jnp.full(shape, 7, dtype)
+
+    np.testing.assert_array_equal(eager.call_initializer(init, (2,), jnp.int32), [7, 7])
+    assert calls == [((2,), jnp.int32)]
+
+
+def test_params_and_state_created_in_jit_stay_plain_ops():
+    def f(x):
+        hk.get_state("count", [], jnp.int32, init=jnp.zeros)
+        return hk.Linear(2)(x)
+
+    init = hk.transform_with_state(f).init
+    jaxpr = jax.make_jaxpr(init)(jax.random.PRNGKey(0), jnp.ones([1, 3]))
+    called = {str(eqn.params.get("name")) for eqn in jaxpr.jaxpr.eqns}
+    fast_paths = {"_filled", "_split_ahead", "_scaled_truncated_normal"}
+    assert not called & fast_paths, called
+    assert {"random_split", "dot_general"} <= {eqn.primitive.name for eqn in jaxpr.jaxpr.eqns}
+
+
+def test_eager_init_uses_the_fast_paths_and_jit_does_not(monkeypatch):
+    from hk_core._src.core import rng
+    from hk_core._src.layers import initializers
+    calls = []
+
+    def spy(module, name):
+        original = getattr(module, name)
+
+        def wrapper(*args):
+            calls.append(name)
+            return original(*args)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    spy(eager, "_filled")
+    spy(rng, "_split_ahead")
+    spy(initializers, "_scaled_truncated_normal")
+
+    def f(x):
+        hk.get_state("count", [], jnp.int32, init=jnp.zeros)
+        return hk.Linear(2)(x)
+
+    init = hk.transform_with_state(f).init
+    x = jnp.ones([1, 3])
+    jitted = jax.jit(init)(jax.random.PRNGKey(0), x)
+    assert calls == []
+    eager_out = init(jax.random.PRNGKey(0), x)
+    assert sorted(calls) == ["_filled", "_filled", "_scaled_truncated_normal", "_split_ahead"]
+    jax.tree.map(np.testing.assert_array_equal, eager_out, jitted)
