@@ -115,10 +115,19 @@ def raw_block(cfg: Config, p, x):
     return x + _dense(p["down"], jax.nn.gelu(_dense(p["up"], h)))
 
 
-def raw_loss_fn(cfg: Config, layers: int):
+def raw_stack(params: dict, layers: int) -> dict:
+    """The layer_stack twin's params: the blocks stacked on a leading axis under "blocks"."""
+    blocks = [params.pop(f"block_{i}") for i in range(layers)]
+    params["blocks"] = jax.tree.map(lambda *xs: jnp.stack(xs), *blocks)
+    return params
+
+
+def raw_loss_fn(cfg: Config, layers: int, stacked: bool = False):
     def loss(params, tokens, targets):
         x = params["embed"][tokens] + params["pos"]
-        for i in range(layers):
+        if stacked:  # scan over the stacked blocks, as layer_stack does
+            x, _ = jax.lax.scan(lambda h, p: (raw_block(cfg, p, h), None), x, params["blocks"])
+        for i in range(0 if stacked else layers):
             x = raw_block(cfg, params[f"block_{i}"], x)
         logits = _dense(params["head"], _layer_norm(params["ln_f"], x)).astype(jnp.float32)
         return optax.softmax_cross_entropy_with_integer_labels(logits, targets).mean()
@@ -148,6 +157,8 @@ def setups(cfg: Config, layers: int, stacked: bool):
     hk_model = hk_loss_fn(cfg, layers, stacked)
     hk_params = hk_model.init(key, tokens, targets)
     raw_params = raw_init(cfg, layers, key)
+    if stacked:
+        raw_params = raw_stack(raw_params, layers)
     assert _count(hk_params) == _count(raw_params), (_count(hk_params), _count(raw_params))
     hk_args = (hk_params, tx.init(hk_params), tokens, targets)
     raw_args = (raw_params, tx.init(raw_params), tokens, targets)
@@ -157,20 +168,22 @@ def setups(cfg: Config, layers: int, stacked: bool):
         return jax.jit(step, donate_argnums=(0, 1)).lower(*hk_args)
 
     def lower_raw():
-        step = _train_step(lambda p, a, b: raw_loss_fn(cfg, layers)(p, a, b), tx)
+        step = _train_step(lambda p, a, b: raw_loss_fn(cfg, layers, stacked)(p, a, b), tx)
         return jax.jit(step, donate_argnums=(0, 1)).lower(*raw_args)
 
     return {"hk_core": (lower_hk, hk_args), "raw_jax": (lower_raw, raw_args)}
 
 
-def run(cfg: Config, depths: list[tuple[int, bool]], repeats: int, step_repeats: int) -> dict:
+def run(cfg: Config, depths: list[tuple[int, bool]], repeats: int, step_repeats: int,
+        compile_unrolled_above: int | None = None) -> dict:
     trace, compile_, step, memory = {}, {}, {}, {}
     for layers, stacked in depths:
         label = f"L{layers}{'_layer_stack' if stacked else ''}"
         contenders = setups(cfg, layers, stacked)
         trace[f"trace_{label}"] = harness.interleaved_no_warmup(
             {name: lower for name, (lower, _) in contenders.items()}, repeats)
-        compile_[f"compile_{label}"] = _compile_times(contenders, max(1, repeats // 2))
+        if stacked or compile_unrolled_above is None or layers <= compile_unrolled_above:
+            compile_[f"compile_{label}"] = _compile_times(contenders, max(1, repeats // 2))
         lowered = {name: lower() for name, (lower, _) in contenders.items()}
         if layers == depths[0][0] and not stacked:
             compiled = {name: low.compile() for name, low in lowered.items()}
@@ -186,6 +199,7 @@ def _compile_times(contenders, repeats) -> dict:
     samples = {name: [] for name in names}
     for rep in range(repeats):
         for name in names[rep % len(names):] + names[:rep % len(names)]:
+            jax.clear_caches()
             lowered = contenders[name][0]()
             start = time.process_time()
             lowered.compile()
@@ -221,16 +235,25 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny smoke test (CI)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bf16"])
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--depths", default=None,
+                        help="comma-separated depths, 's' suffix for layer_stack "
+                             "(default 12,48,48s; quick: 2,2s)")
+    parser.add_argument("--compile-unrolled-deep", action="store_true",
+                        help="also compile unrolled models deeper than 12 layers: XLA:CPU "
+                             "needs over an hour of CPU time for 48 (default: only on GPU)")
     args = parser.parse_args(argv)
     dtype = "bfloat16" if args.dtype == "bf16" else "float32"
     if args.quick:
         cfg = Config(vocab=64, d_model=32, heads=2, seq=16, batch=2, dtype=dtype)
-        depths = [(2, False), (2, True)]
+        spec = args.depths or "2,2s"
     else:
         cfg = Config(dtype=dtype)
-        depths = [(12, False), (48, False), (48, True)]
+        spec = args.depths or "12,48,48s"
+    depths = [(int(d.rstrip("s")), d.endswith("s")) for d in spec.split(",")]
+    on_cpu = jax.devices()[0].platform == "cpu"
+    limit = 12 if on_cpu and not args.compile_unrolled_deep else None
     repeats = args.repeats or (1 if args.quick else 5)
-    results = run(cfg, depths, repeats, 2 if args.quick else 10)
+    results = run(cfg, depths, repeats, 2 if args.quick else 10, compile_unrolled_above=limit)
     harness.report("B2", results["trace"], unit="s", scale=1.0)
     harness.report("B3", results["compile"], unit="s", scale=1.0)
     harness.report("B4", results["step"], unit="ms", scale=1e3)

@@ -39,14 +39,18 @@ def interleaved(contenders: dict[str, Callable[[], object]], repeats: int,
     return {name: {"min": min(s), "median": statistics.median(s)} for name, s in samples.items()}
 
 
-def interleaved_no_warmup(contenders, repeats, clock=time.process_time):
+def interleaved_no_warmup(contenders, repeats, clock=time.process_time, cold=True):
     """One call per sample, no warm-up. ``clock`` defaults to process CPU time: tracing and
-    compiling are CPU work, and CPU time is robust to other load on a shared machine."""
+    compiling are CPU work, and CPU time is robust to other load on a shared machine.
+    ``cold`` clears JAX's caches (traces of jitted functions, jnp's included) before each
+    sample, untimed, so every sample pays what the first trace in a fresh process pays."""
     names = list(contenders)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(repeats):
         order = names[rep % len(names):] + names[:rep % len(names)]
         for name in order:
+            if cold:
+                jax.clear_caches()
             start = clock()
             jax.block_until_ready(contenders[name]())
             samples[name].append(clock() - start)

@@ -52,7 +52,7 @@ def test_params_and_state_created_in_jit_stay_plain_ops():
     called = {str(eqn.params.get("name")) for eqn in jaxpr.jaxpr.eqns}
     fast_paths = {"_filled", "_split_ahead", "_scaled_truncated_normal"}
     assert not called & fast_paths, called
-    assert {"random_split", "dot_general"} <= {eqn.primitive.name for eqn in jaxpr.jaxpr.eqns}
+    assert "random_split" in {eqn.primitive.name for eqn in jaxpr.jaxpr.eqns}
 
 
 def test_eager_init_uses_the_fast_paths_and_jit_does_not(monkeypatch):

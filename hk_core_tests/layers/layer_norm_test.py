@@ -204,3 +204,29 @@ def test_rms_norm_scale_init_without_scale_raises():
 def test_rms_norm_bad_axis_raises():
     with pytest.raises(ValueError, match=r"`axis` should be an int, slice or iterable of ints"):
         _rms_norm(axis="last").init(None, jnp.ones([2, 3]))
+
+
+def test_layer_norm_accepts_an_array_eps():
+    # A Python eps takes the jitted path; an array eps the inline one: same result.
+    x = _data(SHAPE)
+    f_float = hk.transform(lambda x: hk.LayerNorm(-1, True, True, eps=1e-3)(x))
+    f_array = hk.transform(lambda x: hk.LayerNorm(-1, True, True, eps=jnp.asarray(1e-3))(x))
+    params = f_float.init(None, x)
+    chex.assert_trees_all_close(f_array.apply(params, None, x), f_float.apply(params, None, x),
+                                rtol=1e-6)
+
+
+def test_deep_stack_of_layer_norms_traces_each_signature_once():
+    # Every LayerNorm of one input signature reuses one traced computation: the jaxpr
+    # holds one call per layer, each to the same inner jaxpr.
+    def f(x):
+        for _ in range(4):
+            x = hk.LayerNorm(-1, True, True)(x)
+        return x
+
+    x = _data((2, 6))
+    params = hk.transform(f).init(None, x)
+    jaxpr = jax.make_jaxpr(lambda p: hk.transform(f).apply(p, None, x))(params).jaxpr
+    inner = [eqn.params["jaxpr"] for eqn in jaxpr.eqns if "jaxpr" in eqn.params]
+    assert len(inner) == 4
+    assert all(j is inner[0] for j in inner)

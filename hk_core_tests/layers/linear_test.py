@@ -70,3 +70,22 @@ def test_wrong_input_width_at_apply_names_path_and_shapes():
     with pytest.raises(ValueError, match=r"'linear/w' with retrieved shape \(3, 2\) does not "
                                          r"match shape=\[4, 2\]"):
         f.apply(params, None, jnp.ones([1, 4]))
+
+
+def test_eager_output_is_bitwise_the_plain_formula():
+    # Linear runs as one jitted function; eagerly its values are the same bits as
+    # `jnp.dot(x, w) + b` evaluated op by op (what Haiku computes).
+    x = jax.random.normal(jax.random.PRNGKey(0), (4, 2, 3), jnp.bfloat16)
+    f = hk.transform(lambda x: hk.Linear(5)(x))
+    params = f.init(jax.random.PRNGKey(1), x)
+    w, b = params["linear"]["w"], params["linear"]["b"]
+    np.testing.assert_array_equal(np.asarray(f.apply(params, None, x), np.float32),
+                                  np.asarray(jnp.dot(x, w) + b, np.float32))
+
+
+def test_precision_argument_reaches_the_matmul():
+    f = hk.transform(lambda x: hk.Linear(2)(x, precision=jax.lax.Precision.HIGHEST))
+    x = jnp.ones([1, 3])
+    params = f.init(jax.random.PRNGKey(0), x)
+    jaxpr = jax.make_jaxpr(lambda p: f.apply(p, None, x))(params)
+    assert "precision=(Precision.HIGHEST, Precision.HIGHEST)" in str(jaxpr)

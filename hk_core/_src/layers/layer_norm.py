@@ -94,19 +94,6 @@ class LayerNorm(module.Module):
         norm_args.check_call_override(who, self.create_offset, offset, "offset")
         ndim = inputs.ndim
         axis = norm_args.resolve(self.axis, ndim, who)
-        mean = jnp.mean(inputs, axis=axis, keepdims=True)
-        centered = inputs - mean
-        if self.use_fast_variance:
-            var = jnp.mean(jnp.square(inputs), axis=axis, keepdims=True) - jnp.square(mean)
-        elif _computes_in_own_dtype(inputs.dtype):
-            # jnp.var's own formula, bit for bit, on the one `centered` that the output uses
-            # too: autodiff then builds one backward path through the mean instead of two,
-            # which halves the XLA:CPU compile time of a 12-layer GPT train step
-            # (benchmarks/compile_ops.py).
-            var = jnp.mean(jnp.square(centered), axis=axis, keepdims=True)
-        else:
-            var = jnp.var(inputs, axis=axis, keepdims=True)  # 16-bit: jnp.var works in f32
-
         shape = norm_args.param_shape(
             inputs.shape, norm_args.resolve(self.param_axis, ndim, who, "param_axis"))
         dtype = inputs.dtype
@@ -118,10 +105,33 @@ class LayerNorm(module.Module):
             offset = params_lib.get_parameter("offset", shape, dtype, init=self.offset_init)
         elif offset is None:
             offset = np.zeros([], dtype=dtype)
+        if isinstance(self.eps, (int, float)):
+            # Jitted, the normalization is traced once per input signature and reused by
+            # every layer of a deep model (and its derivative too); see linear._affine.
+            return _normalize_jit(inputs, scale, offset, axis=axis, eps=self.eps,
+                                  fast_variance=self.use_fast_variance)
+        return _normalize(inputs, scale, offset, axis, self.eps, self.use_fast_variance)
 
-        eps = jax.lax.convert_element_type(self.eps, var.dtype)
-        inv = scale * jax.lax.rsqrt(var + eps)
-        return inv * centered + offset
+
+def _normalize(inputs, scale, offset, axis, eps, fast_variance):
+    mean = jnp.mean(inputs, axis=axis, keepdims=True)
+    centered = inputs - mean
+    if fast_variance:
+        var = jnp.mean(jnp.square(inputs), axis=axis, keepdims=True) - jnp.square(mean)
+    elif _computes_in_own_dtype(inputs.dtype):
+        # jnp.var's own formula, bit for bit, on the one `centered` that the output uses
+        # too: autodiff then builds one backward path through the mean instead of two,
+        # which halves the XLA:CPU compile time of a 12-layer GPT train step
+        # (benchmarks/compile_ops.py).
+        var = jnp.mean(jnp.square(centered), axis=axis, keepdims=True)
+    else:
+        var = jnp.var(inputs, axis=axis, keepdims=True)  # 16-bit: jnp.var works in f32
+    eps = jax.lax.convert_element_type(eps, var.dtype)
+    inv = scale * jax.lax.rsqrt(var + eps)
+    return inv * centered + offset
+
+
+_normalize_jit = jax.jit(_normalize, static_argnames=("axis", "eps", "fast_variance"))
 
 
 def _computes_in_own_dtype(dtype) -> bool:
