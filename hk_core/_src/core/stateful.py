@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from hk_core._src.core import frame as frame_lib
+from hk_core._src.core import layer_calls
 from hk_core._src.core import rng as rng_lib
 
 
@@ -435,9 +436,10 @@ def _scan_traced(frame, f, init, xs, length, reverse, unroll):
     pure = purify(f, copy_names=False, top_up=True)
     data = snapshot(frame)
     params_before = data.params
-    (data, carry), ys = jax.lax.scan(
-        _scan_step(pure, params_before), (data, init), xs, length=length, reverse=reverse,
-        unroll=unroll)
+    with layer_calls.loop_body():
+        (data, carry), ys = jax.lax.scan(
+            _scan_step(pure, params_before), (data, init), xs, length=length, reverse=reverse,
+            unroll=unroll)
     write_back(frame, data)
     return carry, ys
 
@@ -495,7 +497,8 @@ def fori_loop(lower, upper, body_fun: Callable, init_val: Any) -> Any:
         value, data = pure(data, i, value)
         return data, value
 
-    data, value = jax.lax.fori_loop(lower, upper, body, (snapshot(frame), init_val))
+    with layer_calls.loop_body():
+        data, value = jax.lax.fori_loop(lower, upper, body, (snapshot(frame), init_val))
     write_back(frame, data)
     return value
 
@@ -533,6 +536,7 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
         value, data = pure_body(data, value)
         return data, value
 
-    data, value = jax.lax.while_loop(cond, body, (snapshot(frame), init_val))
+    with layer_calls.loop_body():
+        data, value = jax.lax.while_loop(cond, body, (snapshot(frame), init_val))
     write_back(frame, data)
     return value

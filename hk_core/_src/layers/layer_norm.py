@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hk_core._src.core import layer_calls
 from hk_core._src.core import module
 from hk_core._src.core import params as params_lib
 from hk_core._src.layers import data_format as data_format_lib
@@ -106,9 +107,9 @@ class LayerNorm(module.Module):
         elif offset is None:
             offset = np.zeros([], dtype=dtype)
         if isinstance(self.eps, (int, float)):
-            # Jitted, the normalization is traced once per input signature and reused by
-            # every layer of a deep model (and its derivative too); see linear._affine.
-            return _normalize_jit(inputs, scale, offset, axis=axis, eps=self.eps,
+            # A kernel (core/layer_calls.py): traced once per input signature, reused by
+            # every layer of a deep model.
+            return _normalize_kernel(inputs, scale, offset, axis=axis, eps=self.eps,
                                   fast_variance=self.use_fast_variance)
         return _normalize(inputs, scale, offset, axis, self.eps, self.use_fast_variance)
 
@@ -131,7 +132,8 @@ def _normalize(inputs, scale, offset, axis, eps, fast_variance):
     return inv * centered + offset
 
 
-_normalize_jit = jax.jit(_normalize, static_argnames=("axis", "eps", "fast_variance"))
+_normalize_kernel = layer_calls.kernel(
+    _normalize, static_argnames=("axis", "eps", "fast_variance"))
 
 
 def _computes_in_own_dtype(dtype) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from hk_core._src.core import layer_calls
 from hk_core._src.core import lift
 from hk_core._src.core import rng as rng_lib
 from hk_core._src.core import transform
@@ -114,8 +115,9 @@ class _LayerStack:
                 (x, _), _ = inner.apply(params, state, apply_key, x, per_layer)
                 return (x, next_key), (params, state)
 
-            _, (params, state) = jax.lax.scan(init_step, (carry, key), per_layer_inputs,
-                                              length=num_layers)
+            with layer_calls.loop_body():
+                _, (params, state) = jax.lax.scan(init_step, (carry, key), per_layer_inputs,
+                                                  length=num_layers)
             if self.transparent:
                 params = _split_stacked(params, num_layers, self.transparency_map)
                 state = _split_stacked(state, num_layers, self.transparency_map)
@@ -141,9 +143,10 @@ class _LayerStack:
             (x, out), state = inner.apply(params, state, key, x, per_layer)
             return x, (out, state)
 
-        carry, (outputs, states) = jax.lax.scan(
-            apply_step, carry, (params, state, per_layer_inputs, keys), length=num_layers,
-            reverse=reverse, unroll=self.unroll)
+        with layer_calls.loop_body():
+            carry, (outputs, states) = jax.lax.scan(
+                apply_step, carry, (params, state, per_layer_inputs, keys),
+                length=num_layers, reverse=reverse, unroll=self.unroll)
         if self.transparent:
             states = _split_stacked(states, num_layers, self.transparency_map)
         updater.update(states)

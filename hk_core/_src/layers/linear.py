@@ -1,6 +1,5 @@
 """``hk.Linear``: an affine map over the last axis."""
 
-import functools
 import math
 from typing import Any
 
@@ -8,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hk_core._src.core import layer_calls
 from hk_core._src.core import module
 from hk_core._src.core import params as params_lib
 from hk_core._src.layers import initializers
@@ -77,14 +77,9 @@ class Linear(module.Module):
         return _affine(inputs, w, b, precision=precision)
 
 
-@functools.partial(jax.jit, static_argnames=("precision",))
-def _affine(inputs: jax.Array, w: jax.Array, b: jax.Array | None, precision: Any = None):
-    """``inputs @ w (+ b)`` as one jitted function.
-
-    Under a trace, JAX traces a jitted function once per input signature and reuses the
-    trace (and its derivative) for every layer of the same shapes: a 12-layer GPT step
-    traces ~40% faster than with inline ops. Eagerly it is one dispatch instead of several.
-    """
+def _affine_fn(inputs: jax.Array, w: jax.Array, b: jax.Array | None, precision: Any = None):
+    """``inputs @ w (+ b)``, a kernel (see core/layer_calls.py): traced once per input
+    signature and reused by every layer of the same shapes; eagerly one dispatch."""
     *leading, input_size = inputs.shape
     if len(leading) > 1:
         # One [N, input_size] matmul: XLA:CPU compiles the 2-D dot's gradient (a plain
@@ -94,3 +89,6 @@ def _affine(inputs: jax.Array, w: jax.Array, b: jax.Array | None, precision: Any
     if len(leading) > 1:
         out = out.reshape(*leading, w.shape[1])
     return out if b is None else out + b
+
+
+_affine = layer_calls.kernel(_affine_fn, static_argnames=("precision",))
