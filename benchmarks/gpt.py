@@ -184,9 +184,8 @@ def run(cfg: Config, depths: list[tuple[int, bool]], repeats: int, step_repeats:
             {name: lower for name, (lower, _) in contenders.items()}, repeats)
         if stacked or compile_unrolled_above is None or layers <= compile_unrolled_above:
             compile_[f"compile_{label}"] = _compile_times(contenders, max(1, repeats // 2))
-        lowered = {name: lower() for name, (lower, _) in contenders.items()}
         if layers == depths[0][0] and not stacked:
-            compiled = {name: low.compile() for name, low in lowered.items()}
+            compiled = {name: lower().compile() for name, (lower, _) in contenders.items()}
             memory = {name: _peak_bytes(c) for name, c in compiled.items()}
             step[f"step_{label}"] = _time_steps(compiled, contenders, step_repeats)
     return {"trace": trace, "compile": compile_, "step": step, "memory": memory}

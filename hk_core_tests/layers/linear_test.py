@@ -89,3 +89,11 @@ def test_precision_argument_reaches_the_matmul():
     params = f.init(jax.random.PRNGKey(0), x)
     jaxpr = jax.make_jaxpr(lambda p: f.apply(p, None, x))(params)
     assert "precision=(Precision.HIGHEST, Precision.HIGHEST)" in str(jaxpr)
+
+
+def test_precision_given_as_a_list_pair_is_accepted():
+    x = jnp.ones([1, 3])
+    f = hk.transform(lambda x: hk.Linear(2)(x, precision=[jax.lax.Precision.HIGHEST] * 2))
+    params = f.init(jax.random.PRNGKey(0), x)
+    w, b = params["linear"]["w"], params["linear"]["b"]
+    chex.assert_trees_all_close(f.apply(params, None, x), x @ w + b, rtol=1e-6)

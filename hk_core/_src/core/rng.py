@@ -82,8 +82,8 @@ class PRNGSequence(Iterator[jax.Array]):
         True
     """
 
-    # `_ahead` holds precomputed `reserve(_ahead_num)` steps that continue from `_key`.
-    __slots__ = ("_key", "_subkeys", "_ahead", "_ahead_num", "_refills")
+    # `_ahead` holds precomputed `(key, subkeys)` reserve steps that continue from `_key`.
+    __slots__ = ("_key", "_subkeys", "_ahead", "_refills")
 
     def __init__(self, key_or_seed: "jax.Array | int | tuple[jax.Array, Iterable[jax.Array]]"):
         if isinstance(key_or_seed, tuple):
@@ -97,14 +97,13 @@ class PRNGSequence(Iterator[jax.Array]):
             self._key = _checked_key(key_or_seed)
             self._subkeys = collections.deque()
         self._ahead: collections.deque = collections.deque()
-        self._ahead_num = 0
         self._refills = 0
 
     def reserve(self, num: int) -> None:
         """Splits ``num`` keys off the sequence key now, to be returned by later ``next`` calls."""
         if num <= 0:
             return
-        if self._ahead and self._ahead_num == num:
+        if self._ahead and len(self._ahead[0][1]) == num:
             self._key, subkeys = self._ahead.popleft()
         elif not eager.is_eager():
             # Unpacking unstacks in one op; `keys[0]` and `keys[1:]` would cost two more.
@@ -114,7 +113,7 @@ class PRNGSequence(Iterator[jax.Array]):
             self._refills += 1
             ahead = collections.deque(_split_ahead(self._key, num, steps))
             self._key, subkeys = ahead.popleft()
-            self._ahead, self._ahead_num = ahead, num
+            self._ahead = ahead
         self._subkeys.extend(subkeys)
 
     def reserve_up_to_full(self) -> None:

@@ -74,6 +74,8 @@ class Linear(module.Module):
         # A keyword `precision=None` would leave jit's C++ fast path: ~2x eager dispatch.
         if precision is None:
             return _affine(inputs, w, b)
+        if isinstance(precision, list):  # jnp.dot takes a pair as a list; a static arg must hash
+            precision = tuple(precision)
         return _affine(inputs, w, b, precision=precision)
 
 
