@@ -84,3 +84,45 @@ def test_eager_init_uses_the_fast_paths_and_jit_does_not(monkeypatch):
     eager_out = init(jax.random.PRNGKey(0), x)
     assert sorted(calls) == ["_filled", "_filled", "_scaled_truncated_normal", "_split_ahead"]
     jax.tree.map(np.testing.assert_array_equal, eager_out, jitted)
+
+
+@pytest.mark.parametrize("activation", [jax.nn.relu, jax.nn.relu6])
+def test_relu_activations_are_jitted_when_eager_with_identical_values(activation):
+    x = jnp.array([-3.0, -0.0, 0.0, 0.5, 5.0, 7.0, jnp.inf, -jnp.inf, jnp.nan])
+    eager_out = eager.activate(activation, x)
+    np.testing.assert_array_equal(np.asarray(eager_out), np.asarray(activation(x)))
+    jaxpr = jax.make_jaxpr(lambda v: eager.activate(activation, v))(x).jaxpr
+    # Under a trace the plain function runs: its custom_jvp rule is kept, no extra jit.
+    assert [eqn.primitive.name for eqn in jaxpr.eqns] == ["custom_jvp_call"]
+
+
+def test_relu_keeps_its_zero_gradient_at_zero_through_activate():
+    grad = jax.grad(lambda v: eager.activate(jax.nn.relu, v))(0.0)
+    assert grad == 0.0
+
+
+def test_other_activations_are_called_as_given():
+    calls = []
+
+    def activation(x):
+        calls.append(x)
+        return 2 * x
+
+    assert eager.activate(activation, 3.0) == 6.0
+    assert calls == [3.0]
+
+
+def test_mlp_eager_apply_dispatches_relu_jitted_and_matches_jit(monkeypatch):
+    jitted_relus = []
+    table = eager._JITTED_ACTIVATIONS
+    counted = tuple((plain, (lambda j: lambda x: jitted_relus.append(1) or j(x))(jitted))
+                    for plain, jitted in table)
+    monkeypatch.setattr(eager, "_JITTED_ACTIVATIONS", counted)
+    f = hk.transform(lambda x: hk.nets.MLP([4, 3, 2])(x))
+    x = jax.random.normal(jax.random.PRNGKey(1), [5, 3])
+    params = f.init(jax.random.PRNGKey(0), x)
+    jitted_relus.clear()
+    eager_out = f.apply(params, None, x)
+    assert len(jitted_relus) == 2  # after linear_0 and linear_1, not after the last layer
+    np.testing.assert_array_equal(np.asarray(eager_out),
+                                  np.asarray(jax.jit(f.apply)(params, None, x)))

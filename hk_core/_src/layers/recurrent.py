@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from hk_core._src.core import eager
 from hk_core._src.core import module
 from hk_core._src.core import params as params_lib
 from hk_core._src.layers import initializers
@@ -76,7 +77,7 @@ class VanillaRNN(RNNCore):
         """Runs one step on ``inputs [..., in]`` and ``prev_state [..., H]``."""
         input_to_hidden = linear.Linear(self.hidden_size)
         hidden_to_hidden = linear.Linear(self.hidden_size, with_bias=self.double_bias)
-        out = jax.nn.relu(input_to_hidden(inputs) + hidden_to_hidden(prev_state))
+        out = eager.activate(jax.nn.relu, input_to_hidden(inputs) + hidden_to_hidden(prev_state))
         return out, out
 
     def initial_state(self, batch_size: int | None) -> jax.Array:

@@ -5,6 +5,7 @@ from typing import Any
 
 import jax
 
+from hk_core._src.core import eager
 from hk_core._src.core import module
 from hk_core._src.core import rng as rng_lib
 from hk_core._src.layers import dropout as dropout_lib
@@ -79,7 +80,7 @@ class MLP(module.Module):
             if index < num_layers - 1 or self.activate_final:
                 if dropout_rate is not None:
                     out = dropout_lib.dropout(next(seq), dropout_rate, out)
-                out = self.activation(out)
+                out = eager.activate(self.activation, out)
         return out
 
     def reverse(self, activate_final: bool | None = None, name: str | None = None) -> "MLP":

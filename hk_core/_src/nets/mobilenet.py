@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
+from hk_core._src.core import eager
 from hk_core._src.core import module
 from hk_core._src.layers import batch_norm
 from hk_core._src.layers import conv
@@ -52,11 +53,11 @@ class MobileNetV1Block(module.Module):
         out = depthwise(inputs)
         if self.use_bn:
             out = _batch_norm()(out, is_training)
-        out = jax.nn.relu(out)
+        out = eager.activate(jax.nn.relu, out)
         out = pointwise(out)
         if self.use_bn:
             out = _batch_norm()(out, is_training)
-        return jax.nn.relu(out)
+        return eager.activate(jax.nn.relu, out)
 
 
 class MobileNetV1(module.Module):
@@ -114,7 +115,7 @@ class MobileNetV1(module.Module):
                           with_bias=not self.use_bn)(inputs)
         if self.use_bn:
             out = _batch_norm()(out, is_training)
-        out = jax.nn.relu(out)
+        out = eager.activate(jax.nn.relu, out)
         for stride, channels in zip(self.strides, self.channels):
             out = MobileNetV1Block(channels, stride, self.use_bn)(out, is_training)
         out = jnp.mean(out, axis=(1, 2))

@@ -11,6 +11,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from hk_core._src.core import eager
 from hk_core._src.core import module
 from hk_core._src.layers import batch_norm
 from hk_core._src.layers import conv
@@ -73,8 +74,8 @@ class BlockV1(module.Module):
         for i, (conv_layer, norm) in enumerate(self.layers):
             out = norm(conv_layer(out), is_training, test_local_stats)
             if i < len(self.layers) - 1:
-                out = jax.nn.relu(out)
-        return jax.nn.relu(out + shortcut)
+                out = eager.activate(jax.nn.relu, out)
+        return eager.activate(jax.nn.relu, out + shortcut)
 
 
 class BlockV2(module.Module):
@@ -101,7 +102,7 @@ class BlockV2(module.Module):
         """Applies the block to ``inputs [N, H, W, C]``."""
         out = shortcut = inputs
         for i, (conv_layer, norm) in enumerate(self.layers):
-            out = jax.nn.relu(norm(out, is_training, test_local_stats))
+            out = eager.activate(jax.nn.relu, norm(out, is_training, test_local_stats))
             if i == 0 and self.use_projection:
                 # The projection sees the normalized input (pre-activation design).
                 shortcut = self.proj_conv(out)
@@ -253,13 +254,15 @@ class ResNet(module.Module):
         """
         out = self.initial_conv(inputs)
         if not self.resnet_v2:
-            out = jax.nn.relu(self.initial_batchnorm(out, is_training, test_local_stats))
+            out = self.initial_batchnorm(out, is_training, test_local_stats)
+            out = eager.activate(jax.nn.relu, out)
         out = pooling.max_pool(out, window_shape=(1, 3, 3, 1), strides=(1, 2, 2, 1),
                                padding="SAME")
         for group in self.block_groups:
             out = group(out, is_training, test_local_stats)
         if self.resnet_v2:
-            out = jax.nn.relu(self.final_batchnorm(out, is_training, test_local_stats))
+            out = self.final_batchnorm(out, is_training, test_local_stats)
+            out = eager.activate(jax.nn.relu, out)
         out = jnp.mean(out, axis=(1, 2))
         return self.logits(out)
 
