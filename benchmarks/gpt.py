@@ -10,9 +10,7 @@ Run: ``python benchmarks/gpt.py [--quick] [--dtype bf16]``.
 import argparse
 import dataclasses
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -193,17 +191,10 @@ def run(cfg: Config, depths: list[tuple[int, bool]], repeats: int, step_repeats:
 
 def _compile_times(contenders, repeats) -> dict:
     """Process CPU seconds of ``.compile()``, interleaved; each sample compiles a fresh
-    lowering, since ``Lowered.compile()`` caches its result (a second call takes ~0 s)."""
-    names = list(contenders)
-    samples = {name: [] for name in names}
-    for rep in range(repeats):
-        for name in names[rep % len(names):] + names[:rep % len(names)]:
-            jax.clear_caches()
-            lowered = contenders[name][0]()
-            start = time.process_time()
-            lowered.compile()
-            samples[name].append(time.process_time() - start)
-    return {name: {"min": min(s), "median": statistics.median(s)} for name, s in samples.items()}
+    lowering (made untimed), since ``Lowered.compile()`` caches its result."""
+    return harness.interleaved_no_warmup(
+        {name: lambda lowered: lowered.compile() for name in contenders}, repeats,
+        prepare={name: lower for name, (lower, _) in contenders.items()})
 
 
 def _peak_bytes(compiled) -> int:

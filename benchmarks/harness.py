@@ -4,10 +4,13 @@ Every figure is a ratio against a contender measured in the same process, with t
 rotated each repetition, so machine noise hits all contenders alike (BENCHMARKS.md).
 """
 
+import contextlib
+import functools
+import gc
 import json
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import jax
 
@@ -17,7 +20,24 @@ wall_clock = time.perf_counter
 
 def device_name() -> str:
     device = jax.devices()[0]
-    return device.platform if device.platform == "cpu" else f"{device.platform}:{device.device_kind}"
+    if device.platform == "cpu":
+        return "cpu"
+    return f"{device.platform}:{device.device_kind}"
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Collects garbage, then keeps the collector off while a sample runs (as ``timeit``
+    does): a generation-2 collection costs tens of ms on a heap as large as JAX's and lands
+    on whichever contender happens to cross the threshold, which is noise, not overhead."""
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def interleaved(contenders: dict[str, Callable[[], object]], repeats: int,
@@ -31,19 +51,23 @@ def interleaved(contenders: dict[str, Callable[[], object]], repeats: int,
         order = names[rep % len(names):] + names[:rep % len(names)]
         for name in order:
             fn = contenders[name]
-            start = time.perf_counter()
-            for _ in range(number):
-                out = fn()
-            jax.block_until_ready(out)
-            samples[name].append((time.perf_counter() - start) / number)
+            with gc_paused():
+                start = time.perf_counter()
+                for _ in range(number):
+                    out = fn()
+                jax.block_until_ready(out)
+                samples[name].append((time.perf_counter() - start) / number)
     return {name: {"min": min(s), "median": statistics.median(s)} for name, s in samples.items()}
 
 
-def interleaved_no_warmup(contenders, repeats, clock=time.process_time, cold=True):
+def interleaved_no_warmup(contenders, repeats, clock=time.process_time, cold=True,
+                          prepare=None):
     """One call per sample, no warm-up. ``clock`` defaults to process CPU time: tracing and
     compiling are CPU work, and CPU time is robust to other load on a shared machine.
     ``cold`` clears JAX's caches (traces of jitted functions, jnp's included) before each
-    sample, untimed, so every sample pays what the first trace in a fresh process pays."""
+    sample, untimed, so every sample pays what the first trace in a fresh process pays.
+    ``prepare`` maps a contender to an untimed step run before each sample, whose result
+    the timed call receives (e.g. lower untimed, time the compile)."""
     names = list(contenders)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(repeats):
@@ -51,9 +75,13 @@ def interleaved_no_warmup(contenders, repeats, clock=time.process_time, cold=Tru
         for name in order:
             if cold:
                 jax.clear_caches()
-            start = clock()
-            jax.block_until_ready(contenders[name]())
-            samples[name].append(clock() - start)
+            timed = contenders[name]
+            if prepare is not None:
+                timed = functools.partial(timed, prepare[name]())
+            with gc_paused():
+                start = clock()
+                jax.block_until_ready(timed())
+                samples[name].append(clock() - start)
     return {name: {"min": min(s), "median": statistics.median(s)} for name, s in samples.items()}
 
 

@@ -154,7 +154,10 @@ class MultiHeadAttentionNumericsTest(chex.TestCase):
     ((), (2, 4, 5)),
     ((3, 2), (1, 2, 2, 1, 5)),
 ])
-def test_fused_path_equals_explicit_path(batch, mask_shape):
+@pytest.mark.parametrize("may_use_cudnn", [False, True])
+def test_fused_path_equals_explicit_path(monkeypatch, batch, mask_shape, may_use_cudnn):
+    # True runs the GPU-only fix-up of fully masked rows (JAX still picks XLA on CPU).
+    monkeypatch.setattr(attention, "_may_use_cudnn", lambda: may_use_cudnn)
     keys = jax.random.split(jax.random.PRNGKey(3), 3)
     q = jax.random.normal(keys[0], (*batch, 4, 2, 3))
     k = jax.random.normal(keys[1], (*batch, 5, 2, 3))
@@ -206,7 +209,29 @@ def test_dot_product_attention_runs_exactly_when_semantics_allow(monkeypatch, kw
     query, key, value = _inputs()
     f = _mha_fn(**kwargs)
     f.apply(f.init(0, query, key, value), None, query, key, value)
-    assert calls == ([None, None] if is_fused else [])  # one call at init, one at apply
+    # One call at init, one at apply; off GPU the XLA implementation is asked for by name.
+    assert calls == (["xla", "xla"] if is_fused else [])
+
+
+@pytest.mark.parametrize("may_use_cudnn, fixed_up", [(False, False), (True, True)])
+def test_fully_masked_row_fix_up_is_traced_only_where_cudnn_may_run(monkeypatch,
+                                                                    may_use_cudnn, fixed_up):
+    monkeypatch.setattr(attention, "_may_use_cudnn", lambda: may_use_cudnn)
+    calls = []
+    original = jax.nn.dot_product_attention
+
+    def spy(*args, **kw):
+        calls.append(kw["implementation"])
+        return original(*args, **kw)
+
+    monkeypatch.setattr(jax.nn, "dot_product_attention", spy)
+    q = k = v = jnp.ones([1, 4, 2, 3])
+    mask = _mask((1, 2, 4, 4))
+    jaxpr = jax.make_jaxpr(lambda *a: attention.fused_attention(*a, np.float32(2.0)))(
+        q, k, v, mask)
+    primitives = {eqn.primitive.name for eqn in jaxpr.jaxpr.eqns}
+    assert ("reduce_or" in primitives) == fixed_up  # the fix-up's jnp.any over each row
+    assert calls == [None if may_use_cudnn else "xla"]
 
 
 def test_bfloat16_inputs_give_bfloat16_output_close_to_float32():

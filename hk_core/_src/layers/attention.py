@@ -1,17 +1,18 @@
 """``hk.MultiHeadAttention``: Haiku's parameter layout on ``jax.nn.dot_product_attention``.
 
-The attention itself runs on ``jax.nn.dot_product_attention`` (``implementation=None``, so
-JAX picks its best kernel for the backend) whenever that function can express Haiku's
-semantics, and on an explicit einsum + softmax otherwise:
+The attention itself runs on ``jax.nn.dot_product_attention`` (on GPU with
+``implementation=None``, so JAX picks its best kernel; ``"xla"`` elsewhere) whenever that
+function can express Haiku's semantics, and on an explicit einsum + softmax otherwise:
 
 * fused path: query, key and value heads share one floating dtype, key and value heads have
   the same size (``value_size == key_size``) and the three inputs have the same leading batch
   dimensions. Any mask is turned into a boolean (Haiku's ``where(mask, ...)`` tests
   truthiness too) and broadcast over flattened batch dimensions.
 * Rows whose mask is all False: Haiku writes ``-1e30`` into every logit of such a row, so its
-  softmax is uniform and the row's output is the mean of the value heads. Fused kernels differ
-  there (cuDNN, for instance), so the fused path replaces those rows by that mean explicitly:
-  both paths give Haiku's answer. (In float16 Haiku's ``-1e30`` overflows to ``-inf`` and such
+  softmax is uniform and the row's output is the mean of the value heads. JAX's XLA
+  implementation (CPU, TPU) does the same; on GPU, where JAX may pick cuDNN, which differs
+  there, the fused path replaces those rows by that mean explicitly: every path gives
+  Haiku's answer. (In float16 Haiku's ``-1e30`` overflows to ``-inf`` and such
   rows are NaN; hk_core returns the mean in every dtype.)
 * In bfloat16/float16, ``dot_product_attention`` forms logits and the softmax in float32,
   which is slightly more accurate than Haiku's low-precision softmax (same values to within
@@ -193,6 +194,13 @@ def reference_attention(query_heads: jax.Array, key_heads: jax.Array, value_head
     return jnp.einsum("...htT,...Thd->...thd", weights, value_heads)
 
 
+def _may_use_cudnn() -> bool:
+    """Whether ``implementation=None`` may pick cuDNN. Elsewhere JAX's XLA implementation
+    runs, whose masked logits are a large finite negative: fully masked rows are already
+    uniform, as in Haiku, and need no fix-up (six ops per layer less to trace)."""
+    return jax.default_backend() == "gpu"
+
+
 def fused_attention(query_heads: jax.Array, key_heads: jax.Array, value_heads: jax.Array,
                     mask: jax.Array | None, scale: np.ndarray) -> jax.Array:
     """The same attention on ``jax.nn.dot_product_attention`` (see the module docstring).
@@ -213,10 +221,11 @@ def fused_attention(query_heads: jax.Array, key_heads: jax.Array, value_heads: j
         if flatten:
             full = (*batch_dims, *bool_mask.shape[-3:])
             bool_mask = jnp.broadcast_to(bool_mask, full).reshape((-1, *bool_mask.shape[-3:]))
+    may_use_cudnn = _may_use_cudnn()
     out = jax.nn.dot_product_attention(
         query_heads, key_heads, value_heads, mask=bool_mask,
-        scale=float(1.0 / scale), implementation=None)
-    if bool_mask is not None:
+        scale=float(1.0 / scale), implementation=None if may_use_cudnn else "xla")
+    if bool_mask is not None and may_use_cudnn:
         # A row with nothing to attend to gets Haiku's uniform softmax: the mean value.
         row_kept = jnp.any(bool_mask, axis=-1)  # [B|1, H|1, T'|1]
         row_kept = jnp.broadcast_to(row_kept, (*row_kept.shape[:-2], num_heads, t_query))
