@@ -242,7 +242,7 @@ def main(argv=None) -> dict:
     depths = [(int(d.rstrip("s")), d.endswith("s")) for d in spec.split(",")]
     on_cpu = jax.devices()[0].platform == "cpu"
     limit = 12 if on_cpu and not args.compile_unrolled_deep else None
-    repeats = args.repeats or (1 if args.quick else 5)
+    repeats = args.repeats or (1 if args.quick else 9)
     results = run(cfg, depths, repeats, 2 if args.quick else 10, compile_unrolled_above=limit)
     harness.report("B2", results["trace"], unit="s", scale=1.0)
     harness.report("B3", results["compile"], unit="s", scale=1.0)
