@@ -195,10 +195,11 @@ def reference_attention(query_heads: jax.Array, key_heads: jax.Array, value_head
 
 
 def _may_use_cudnn() -> bool:
-    """Whether ``implementation=None`` may pick cuDNN. Elsewhere JAX's XLA implementation
-    runs, whose masked logits are a large finite negative: fully masked rows are already
-    uniform, as in Haiku, and need no fix-up (six ops per layer less to trace)."""
-    return jax.default_backend() == "gpu"
+    """Whether ``implementation=None`` may pick cuDNN: on any backend but CPU and TPU. On
+    those JAX's XLA implementation runs, whose masked logits are a large finite negative:
+    fully masked rows are already uniform, as in Haiku, and need no fix-up (six ops per
+    layer less to trace)."""
+    return jax.default_backend() not in ("cpu", "tpu")
 
 
 def fused_attention(query_heads: jax.Array, key_heads: jax.Array, value_heads: jax.Array,
