@@ -23,6 +23,21 @@ def test_is_eager_only_outside_every_trace():
     assert seen == [False, False, False]
 
 
+def test_is_eager_is_right_when_first_asked_under_a_trace(monkeypatch):
+    monkeypatch.setattr(eager, "_STATE_NOW", None)  # as in a fresh process
+    monkeypatch.setattr(eager, "_EAGER_STATE", None)
+    seen = []
+
+    def probe(x):
+        seen.append(eager.is_eager())
+        return x
+
+    jax.jit(probe)(1.0)
+    jax.jit(probe)(2)
+    assert seen == [False, False]
+    assert eager.is_eager()
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.int32, jnp.bool_])
 @pytest.mark.parametrize("init, fill", [(jnp.zeros, 0), (jnp.ones, 1)])
 def test_zeros_and_ones_fills_match_numpy(init, fill, dtype):
@@ -126,3 +141,34 @@ def test_mlp_eager_apply_dispatches_relu_jitted_and_matches_jit(monkeypatch):
     assert len(jitted_relus) == 2  # after linear_0 and linear_1, not after the last layer
     np.testing.assert_array_equal(np.asarray(eager_out),
                                   np.asarray(jax.jit(f.apply)(params, None, x)))
+
+
+def test_batch_norm_eager_runs_jitted_steps_and_matches_jit(monkeypatch):
+    from hk_core._src.layers import batch_norm, moving_averages
+    calls = []
+    for module, name in ((batch_norm, "_moments_jitted"), (batch_norm, "_normalize_jitted"),
+                         (moving_averages, "_step_jitted")):
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, (lambda n, f: lambda *a, **k: calls.append(n) or
+                                           f(*a, **k))(name, original))
+
+    f = hk.transform_with_state(
+        lambda x: hk.BatchNorm(True, True, 0.9)(x, is_training=True))
+    x = jax.random.normal(jax.random.PRNGKey(0), [4, 3, 3, 5])
+    jitted = jax.jit(f.init)(None, x)
+    assert calls == []  # under a trace the plain functions run
+    params, state = f.init(None, x)
+    assert sorted(calls) == ["_moments_jitted", "_normalize_jitted", "_step_jitted",
+                             "_step_jitted"]
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6),
+                 (params, state), jitted)
+    out, new_state = f.apply(params, state, None, x)
+    jit_out, jit_state = jax.jit(f.apply)(params, state, None, x)
+    np.testing.assert_allclose(out, jit_out, rtol=1e-5, atol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6),
+                 new_state, jit_state)
+    # Apply makes the first counted update, debiased by 1 - decay**counter: the batch mean.
+    mean = np.asarray(x).mean(axis=(0, 1, 2), keepdims=True)
+    ema = new_state["batch_norm/~/mean_ema"]
+    assert int(ema["counter"]) == 1
+    np.testing.assert_allclose(ema["average"], mean, rtol=1e-5, atol=1e-6)

@@ -32,7 +32,10 @@ def _bind_trace_state() -> None:
     # jax.extend takes ~25 ms to import: only when the first transform runs, not at import.
     from jax.extend import core as jax_core  # noqa: PLC0415
 
-    with jax.ensure_compile_time_eval():  # JAX's eval trace, even if called under a trace
+    # JAX's eval trace, even when the first call comes under a trace (jit, grad, ...).
+    # (`ensure_compile_time_eval` only folds constants: under jit it keeps the jit's trace.)
+    eval_context = getattr(jax.core, "eval_context", jax.ensure_compile_time_eval)
+    with eval_context():
         _EAGER_STATE = jax_core.get_opaque_trace_state()
     _STATE_NOW = jax_core.get_opaque_trace_state
 
