@@ -129,10 +129,9 @@ def test_other_activations_are_called_as_given():
 
 def test_mlp_eager_apply_dispatches_relu_jitted_and_matches_jit(monkeypatch):
     jitted_relus = []
-    table = eager._JITTED_ACTIVATIONS
-    counted = tuple((plain, (lambda j: lambda x: jitted_relus.append(1) or j(x))(jitted))
-                    for plain, jitted in table)
-    monkeypatch.setattr(eager, "_JITTED_ACTIVATIONS", counted)
+    for fast in eager._ACTIVATIONS.values():
+        monkeypatch.setattr(fast, "jitted", (lambda j: lambda x: jitted_relus.append(1) or
+                                             j(x))(fast.jitted))
     f = hk.transform(lambda x: hk.nets.MLP([4, 3, 2])(x))
     x = jax.random.normal(jax.random.PRNGKey(1), [5, 3])
     params = f.init(jax.random.PRNGKey(0), x)
@@ -146,11 +145,11 @@ def test_mlp_eager_apply_dispatches_relu_jitted_and_matches_jit(monkeypatch):
 def test_batch_norm_eager_runs_jitted_steps_and_matches_jit(monkeypatch):
     from hk_core._src.layers import batch_norm, moving_averages
     calls = []
-    for module, name in ((batch_norm, "_moments_jitted"), (batch_norm, "_normalize_jitted"),
-                         (moving_averages, "_step_jitted")):
-        original = getattr(module, name)
-        monkeypatch.setattr(module, name, (lambda n, f: lambda *a, **k: calls.append(n) or
-                                           f(*a, **k))(name, original))
+    for name, fast in (("_moments_jitted", batch_norm._moments),
+                       ("_normalize_jitted", batch_norm._normalize),
+                       ("_step_jitted", moving_averages._step)):
+        monkeypatch.setattr(fast, "jitted", (lambda n, f: lambda *a, **k: calls.append(n) or
+                                             f(*a, **k))(name, fast.jitted))
 
     f = hk.transform_with_state(
         lambda x: hk.BatchNorm(True, True, 0.9)(x, is_training=True))

@@ -132,9 +132,8 @@ class BatchNorm(module.Module):
             axis = tuple(i for i in range(ndim) if i != channel_index)
         stats_shape = tuple(1 if i in axis else inputs.shape[i] for i in range(ndim))
 
-        eager_now = eager.is_eager()
         if is_training or test_local_stats:
-            mean, mean_of_squares = (_moments_jitted if eager_now else _moments)(inputs, axis)
+            mean, mean_of_squares = _moments(inputs, axis)
             if self.cross_replica_axis is not None:
                 # One collective for both moments; E[x²] - E[x]² of the whole batch.
                 mean, mean_of_squares = jax.lax.pmean(
@@ -158,23 +157,21 @@ class BatchNorm(module.Module):
 
         scale, offset = norm_args.scale_and_offset(self, stats_shape, inputs.dtype, scale, offset)
 
-        normalize = _normalize_jitted if eager_now else _normalize
-        return normalize(inputs, mean, var, scale, offset, self.eps)
+        return _normalize(inputs, mean, var, scale, offset, self.eps)
 
 
-def _moments(inputs: jax.Array, axis: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+def _moments_fn(inputs: jax.Array, axis: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
     """``E[x]`` and ``E[x²]`` over ``axis``, keeping dims."""
     mean = jnp.mean(inputs, axis, keepdims=True)
     return mean, jnp.mean(jnp.square(inputs), axis, keepdims=True)
 
 
-def _normalize(inputs, mean, var, scale, offset, eps):
+def _normalize_fn(inputs, mean, var, scale, offset, eps):
     eps = jax.lax.convert_element_type(eps, var.dtype)
     inv = scale * jax.lax.rsqrt(var + eps)
     return (inputs - mean) * inv + offset
 
 
-# Eagerly (un-jitted init or apply) each op above is a dispatch of ~40-100 µs on CPU; these
-# run them as one jitted call each. Under a trace the plain functions keep the jaxpr as is.
-_moments_jitted = jax.jit(_moments, static_argnums=(1,))
-_normalize_jitted = jax.jit(_normalize)
+# One jitted dispatch each when eager (un-jitted init or apply); plain ops under a trace.
+_moments = eager.JittedWhenEager(_moments_fn, static_argnums=(1,))
+_normalize = eager.JittedWhenEager(_normalize_fn)

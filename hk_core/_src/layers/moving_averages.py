@@ -96,21 +96,12 @@ class ExponentialMovingAverage(module.Module):
             The moving average after this update, with the shape and dtype of ``value``.
         """
         value = jnp.asarray(value)
-        created = []
-
-        def counter_init(shape, dtype):
-            created.append(True)
-            return initializers.Constant(-self._warmup_length)(shape, dtype)
-
-        counter = params_lib.get_state("counter", (), jnp.int32, init=counter_init)
+        counter = params_lib.get_state("counter", (), jnp.int32,
+                                       init=initializers.Constant(-self._warmup_length))
         hidden = params_lib.get_state("hidden", value.shape, value.dtype, init=jnp.zeros)
-        # First update (counter == 1, no warmup with zero_debias): decay**1 is decay, and
-        # `jnp.power` on an eager counter would read it back to the host, a sync that stalls
-        # eager init once per moving average (two per BatchNorm).
-        step = _step_jitted if eager.is_eager() else _step
-        counter, hidden, average = step(counter, hidden, value, self._decay,
-                                        warmup=self._warmup_length > 0,
-                                        zero_debias=self._zero_debias, first=bool(created))
+        counter, hidden, average = _step(counter, hidden, value, self._decay,
+                                         warmup=self._warmup_length > 0,
+                                         zero_debias=self._zero_debias)
         if update_stats:
             params_lib.set_state("counter", counter)
             params_lib.set_state("hidden", hidden)
@@ -123,7 +114,7 @@ class ExponentialMovingAverage(module.Module):
         return params_lib.get_state("average")
 
 
-def _step(counter, hidden, value, decay, *, warmup: bool, zero_debias: bool, first: bool):
+def _step_fn(counter, hidden, value, decay, *, warmup: bool, zero_debias: bool):
     """One update: the new ``counter``, ``hidden`` and (debiased) ``average``."""
     counter = counter + 1
     decay = jax.lax.convert_element_type(decay, value.dtype)
@@ -134,13 +125,12 @@ def _step(counter, hidden, value, decay, *, warmup: bool, zero_debias: bool, fir
     hidden = hidden * decay + value * (one - decay)
     average = hidden
     if zero_debias:
-        average = average / (one - (decay if first else jnp.power(decay, counter)))
+        # Jitted when eager, so the counter is never read back to the host here.
+        average = average / (one - jnp.power(decay, counter))
     return counter, hidden, average
 
 
-# Eagerly each op of an update is a dispatch of ~40-100 µs on CPU; this is one jitted call.
-# Under a trace the plain function keeps the jaxpr as is.
-_step_jitted = jax.jit(_step, static_argnames=("warmup", "zero_debias", "first"))
+_step = eager.JittedWhenEager(_step_fn, static_argnames=("warmup", "zero_debias"))
 
 
 def _mangle(module_name: str, name: str, tilde: str) -> str:
