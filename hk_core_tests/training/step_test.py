@@ -208,3 +208,13 @@ def test_non_mapping_metrics_are_rejected():
     with pytest.raises(TypeError, match=r"metrics loss_fn returns must be a mapping of name "
                                         r"to scalar; got list"):
         step(_fresh_state(), (_X, _Y))
+
+
+def test_donating_steps_never_delete_the_params_given_to_create():
+    model = _model()
+    params = model.init(jax.random.key(0), _X)
+    ts = training.TrainState.create(apply_fn=model.apply, params=params, tx=optax.sgd(0.1))
+    step = training.make_train_step(_mse)
+    for _ in range(2):
+        ts, _ = step(ts, (_X, _Y))
+    chex.assert_trees_all_equal(params, model.init(jax.random.key(0), _X))

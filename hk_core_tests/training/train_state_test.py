@@ -156,3 +156,41 @@ def test_jit_traces_once_for_repeated_steps():
     for _ in range(3):  # same static fields and shapes: one compilation
         ts = update(ts)
     assert int(ts.step) == 3
+
+
+def _params_holding_tx():
+    """An optimizer whose state is the very params it was given (as a lookahead's slow copy)."""
+    return optax.GradientTransformation(
+        lambda params: {"slow": params}, lambda updates, state, params=None: (updates, state))
+
+
+def test_create_copies_params_so_the_state_owns_its_buffers():
+    params = _params()
+    ts = training.TrainState.create(apply_fn=None, params=params, tx=optax.sgd(0.5))
+    assert ts.params["linear"]["w"] is not params["linear"]["w"]
+    chex.assert_trees_all_equal(ts.params, {"linear": {"w": W, "b": B}})
+
+
+def test_donating_a_created_state_leaves_callers_params_and_state_alive():
+    params, state = _params(), {"bn": {"mean": jnp.zeros(2)}}
+    ts = training.TrainState.create(apply_fn=None, params=params, tx=optax.sgd(0.5),
+                                    state=state)
+    _jitted_update()(ts)
+    assert ts.params["linear"]["w"].is_deleted()  # the state's copy was donated
+    chex.assert_trees_all_equal(params, {"linear": {"w": W, "b": B}})
+    chex.assert_trees_all_equal(state, {"bn": {"mean": np.zeros(2, np.float32)}})
+
+
+def test_create_gives_optimizer_state_aliasing_params_its_own_buffers():
+    ts = training.TrainState.create(apply_fn=None, params=_params(), tx=_params_holding_tx())
+    assert ts.opt_state["slow"]["linear"]["w"] is not ts.params["linear"]["w"]
+    new = jax.jit(lambda t: t, donate_argnums=0)(ts)  # one buffer donated twice would fail
+    chex.assert_trees_all_equal(new.opt_state["slow"], {"linear": {"w": W, "b": B}})
+
+
+def test_create_keeps_the_sharding_of_sharded_params():
+    mesh = jax.make_mesh((jax.device_count(),), ("model",))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, "model"))
+    w = jax.device_put(jnp.zeros((3, 2 * jax.device_count())), sharding)
+    ts = training.TrainState.create(apply_fn=None, params={"m": {"w": w}}, tx=optax.sgd(0.1))
+    assert ts.params["m"]["w"].sharding == sharding

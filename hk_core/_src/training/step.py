@@ -69,6 +69,9 @@ def make_train_step(
     ``TrainState.apply_gradients``; all of it is compiled by one ``jax.jit``. With
     ``donate=True`` the incoming ``TrainState``'s buffers are donated, so params and
     optimizer state are updated in place and the old ``TrainState`` must not be used again.
+    Only the state's own buffers are donated: ``TrainState.create`` copies the params it
+    is given, so the caller's ``params`` (e.g. from ``init``) stay usable after any number
+    of steps.
 
     ``loss_fn(params, state, rng, batch)`` receives the model state (``{}`` for a stateless
     model) and returns, depending on the flags:

@@ -9,6 +9,24 @@ import jax.numpy as jnp
 import optax
 
 
+def _owned(tree: Any, seen: set[int], *, copy_all: bool) -> Any:
+    """Copies ``tree``'s ``jax.Array`` leaves (all, or those already in ``seen``), recording ids.
+
+    A donated buffer must belong to one leaf of the donated pytree only; identity of the
+    Python objects is what can be checked cheaply (JAX returns one object per buffer).
+    """
+
+    def own(leaf: Any) -> Any:
+        if not isinstance(leaf, jax.Array):
+            return leaf
+        if copy_all or id(leaf) in seen:
+            leaf = leaf.copy()
+        seen.add(id(leaf))
+        return leaf
+
+    return jax.tree.map(own, tree)
+
+
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class TrainState:
@@ -22,6 +40,14 @@ class TrainState:
 
     ``state`` is the model state of ``hk.transform_with_state`` (e.g. BatchNorm averages);
     it is ``{}`` for stateless models.
+
+    **The state owns its buffers.** :meth:`create` copies the ``params`` and ``state``
+    it is given (and any optimizer-state array that would share a buffer with them), so a
+    train step that donates the ``TrainState`` (``make_train_step``'s default) frees only
+    the state's own arrays: the caller's ``params`` stay usable. The copy costs one more
+    params-sized allocation until the caller drops its own reference. A ``TrainState``
+    built directly (``TrainState(...)``) or through :meth:`replace` holds the arrays it is
+    given as they are; a donating step consumes them.
 
     Example:
         >>> import optax
@@ -57,13 +83,29 @@ class TrainState:
                 ``{}`` (a stateless model).
 
         Returns:
-            A ``TrainState`` with ``step`` an int32 zero.
+            A ``TrainState`` with ``step`` an int32 zero that owns its buffers: ``params``
+            and ``state`` are copied, so donating the result never deletes the caller's
+            arrays.
+
+        Example:
+            >>> import optax
+            >>> from hk_core.training import TrainState
+            >>> params = {"linear": {"w": jnp.ones([2, 2])}}
+            >>> ts = TrainState.create(apply_fn=None, params=params, tx=optax.sgd(0.1))
+            >>> ts.params["linear"]["w"] is params["linear"]["w"]
+            False
         """
+        seen: set[int] = set()
+        params = _owned(params, seen, copy_all=True)
+        state = _owned({} if state is None else state, seen, copy_all=True)
         return cls(
             step=jnp.zeros((), jnp.int32),
             params=params,
-            state={} if state is None else state,
-            opt_state=tx.init(params),
+            state=state,
+            # Some transformations keep a params-shaped array in their state that may be the
+            # very array they were given (or one another leaf holds): never donate one
+            # buffer twice.
+            opt_state=_owned(tx.init(params), seen, copy_all=False),
             apply_fn=apply_fn,
             tx=tx,
         )
