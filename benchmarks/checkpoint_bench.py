@@ -10,6 +10,9 @@ rotated each repetition:
   each file fsynced and the directory fsynced: the same durability as the checkpoint, whose
   TensorStore writes are fsynced. Restore is ``np.load`` + ``jax.device_put``. The same
   writes without fsync are reported too, as ``numpy_nosync`` (not a ratio basis).
+* ``safetensors``: ``hk_core.checkpoint.save_params`` to one ``.safetensors`` file (atomic,
+  fsynced, a CRC32 per tensor); ``load_params`` into the tree's shardings, CRC32s verified.
+  Its rates are reported next to numpy's (B11: safetensors >= 1.0x numpy).
 
 Async stall: how long ``save`` blocks with ``async_save=True`` (the time a training loop
 waits), divided by a synchronous save's time. While the async write runs, a jitted
@@ -88,6 +91,15 @@ def numpy_restore(directory: str, tree):
     return jax.block_until_ready(jax.tree.unflatten(treedef, loaded))
 
 
+def as_params(tree) -> dict:
+    """The tree as ``{module: {name: leaf}}``, the layout ``save_params`` takes."""
+    out = {}
+    for key_path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        module, _, name = jax.tree_util.keystr(key_path, simple=True, separator="/").rpartition("/")
+        out.setdefault(module or "~", {})[name] = leaf
+    return out
+
+
 def _update(tree):
     return jax.tree.map(lambda x: x * 0.999 + 0.001 if x.dtype != jnp.int32 else x + 1, tree)
 
@@ -117,6 +129,7 @@ def main(argv=None) -> dict:
     root = tempfile.mkdtemp(prefix="hk_core_b7_")
     samples = {k: [] for k in ("save/hk_core", "save/numpy", "save/numpy_nosync",
                                "restore/hk_core", "restore/numpy", "async/stall",
+                               "save/safetensors", "restore/safetensors",
                                "async/total", "step/idle", "step/during_async_save")}
     try:
         sync_manager = hk_core.checkpoint.CheckpointManager(
@@ -126,7 +139,10 @@ def main(argv=None) -> dict:
         state = train_step(jax.tree.map(jnp.copy, tree))  # compile once, before timing
         jax.block_until_ready(state)
         step_number = 0
-        contenders = ["hk_core", "async", "numpy", "numpy_nosync"]  # hk_core first: the budget
+        params_tree, params_target = as_params(tree), as_params(abstract)
+        safetensors_path = os.path.join(root, "params.safetensors")
+        # hk_core first: the budget
+        contenders = ["hk_core", "async", "numpy", "numpy_nosync", "safetensors"]
         for rep in range(repeats):
             order = contenders[rep % len(contenders):] + contenders[:rep % len(contenders)]
             for name in order:
@@ -136,6 +152,12 @@ def main(argv=None) -> dict:
                         timed(lambda: sync_manager.save(step_number, tree)))
                     samples["restore/hk_core"].append(timed(lambda: jax.block_until_ready(
                         sync_manager.restore(step_number, target=abstract))))
+                elif name == "safetensors":
+                    samples["save/safetensors"].append(timed(
+                        lambda: hk_core.checkpoint.save_params(safetensors_path, params_tree)))
+                    samples["restore/safetensors"].append(timed(lambda: jax.block_until_ready(
+                        hk_core.checkpoint.load_params(safetensors_path, params_target))))
+                    os.remove(safetensors_path)
                 elif name.startswith("numpy"):
                     directory = os.path.join(root, name)
                     samples[f"save/{name}"].append(
@@ -178,8 +200,9 @@ def main(argv=None) -> dict:
         return {"min_s": min(values), "median_s": statistics.median(values)}
 
     results = {
-        "save": {k: stats(samples[f"save/{k}"]) for k in ("hk_core", "numpy", "numpy_nosync")},
-        "restore": {k: stats(samples[f"restore/{k}"]) for k in ("hk_core", "numpy")},
+        "save": {k: stats(samples[f"save/{k}"])
+                 for k in ("hk_core", "numpy", "numpy_nosync", "safetensors")},
+        "restore": {k: stats(samples[f"restore/{k}"]) for k in ("hk_core", "numpy", "safetensors")},
         "async_save": {"stall": stats(samples["async/stall"], False),
                        "total": stats(samples["async/total"]),
                        "step_idle": stats(samples["step/idle"], False),
@@ -194,6 +217,10 @@ def main(argv=None) -> dict:
                                             / min(samples["save/hk_core"])),
         "restore_throughput_vs_numpy": (min(samples["restore/numpy"])
                                         / min(samples["restore/hk_core"])),
+        # B11, >= 1.0 is the target: save_params(.safetensors) bytes/s over numpy's (fsynced).
+        "safetensors_save_vs_numpy": min(samples["save/numpy"]) / min(samples["save/safetensors"]),
+        "safetensors_restore_vs_numpy": (min(samples["restore/numpy"])
+                                         / min(samples["restore/safetensors"])),
         # <= 0.1 is the target: time an async save blocks / a synchronous save's time.
         "async_stall_vs_sync_save": (statistics.median(samples["async/stall"])
                                      / statistics.median(samples["save/hk_core"])),

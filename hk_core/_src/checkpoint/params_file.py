@@ -1,6 +1,7 @@
-"""``save_params`` / ``load_params``: params as one portable, checksummed ``.npz`` file.
+"""``save_params`` / ``load_params``: params as one portable, checksummed file.
 
-The file is an ordinary NumPy ``.npz`` (a zip of ``.npy`` members, readable by any NumPy
+``.safetensors`` files are written and read by ``safetensors_file``. The ``.npz`` file,
+kept for files already written, is an ordinary NumPy ``.npz`` (a zip of ``.npy`` members, readable by any NumPy
 with ``allow_pickle=False``) whose keys are ``module/param`` paths, plus one member,
 ``__hk_core_checksums__``, a JSON document stored as uint8 bytes that records each array's
 dtype, shape and SHA-256. Dtypes NumPy cannot describe in a ``.npy`` header (``bfloat16``,
@@ -20,6 +21,8 @@ import jax
 import numpy as np
 
 from hk_core._src.checkpoint import errors
+from hk_core._src.checkpoint import flat_tree
+from hk_core._src.checkpoint import safetensors_file
 
 CHECKSUMS_KEY = "__hk_core_checksums__"
 FORMAT = "hk_core.params/1"
@@ -80,35 +83,7 @@ def _flatten_params(params: Any, where: str) -> dict[str, np.ndarray]:
     return flat
 
 
-def save_params(path: str | os.PathLike, params: Mapping[str, Mapping[str, Any]]) -> None:
-    """Writes params (or state) to one portable ``.npz`` file, atomically.
-
-    The file is written to a temporary name in the same directory, flushed and fsynced,
-    then renamed over ``path``: a crash leaves either the old file or the new one, never a
-    partial one. Keys are ``module/param`` paths (``mlp/~/linear_0/w``); a checksum of
-    every array is stored with them and verified by :func:`load_params`.
-
-    Args:
-        path: Destination file (conventionally ending in ``.npz``; used as given).
-        params: A two-level mapping ``{module_path: {name: array}}``, as ``init`` returns.
-
-    Raises:
-        TypeError: if ``params`` is not a two-level mapping of arrays.
-        ValueError: if a parameter name is empty or contains ``/``.
-
-    Example:
-        >>> import os, tempfile
-        >>> import hk_core.checkpoint
-        >>> f = hk.transform(lambda x: hk.Linear(2)(x))
-        >>> params = f.init(jax.random.key(0), jnp.ones([1, 3]))
-        >>> path = os.path.join(tempfile.mkdtemp(), "params.npz")
-        >>> hk_core.checkpoint.save_params(path, params)
-        >>> sorted(k for k in np.load(path) if not k.startswith("__"))
-        ['linear/b', 'linear/w']
-        >>> jax.tree.map(jnp.shape, hk_core.checkpoint.load_params(path))
-        {'linear': {'b': (2,), 'w': (3, 2)}}
-    """
-    path = os.fspath(path)
+def _save_npz(path: str, params: Mapping[str, Mapping[str, Any]]) -> None:
     flat = _flatten_params(params, f"save_params({path!r})")
     record = {"format": FORMAT, "arrays": [
         {"key": key, "dtype": array.dtype.name, "shape": list(array.shape),
@@ -124,6 +99,49 @@ def save_params(path: str | os.PathLike, params: Mapping[str, Mapping[str, Any]]
                     np.lib.format.write_array(member, _storage_view(array), allow_pickle=False)
 
     _write_atomically(path, write)
+
+
+def save_params(path: str | os.PathLike, params_or_state: Mapping[str, Mapping[str, Any]]
+                ) -> None:
+    """Writes params (or state) to one portable file, atomically; the suffix picks the format.
+
+    ``.safetensors`` (the default, for any suffix but ``.npz``) writes the format Hugging
+    Face and most runtimes read, with the ``safetensors`` package; its metadata records
+    the tree's structure (state holding dicts or lists round-trips), the hk_core version
+    and a CRC32 per tensor. ``.npz`` writes the NumPy zip kept for files already in that
+    form (two-level trees only), with a SHA-256 per array. Either way keys are the paths
+    a user sees (``mlp/~/linear_0/w``), dtypes are kept (``bfloat16`` included), and the
+    file is written to a temporary name in the same directory, fsynced, then renamed over
+    ``path``: a crash leaves the old file or the new one, never a partial one.
+
+    Args:
+        path: Destination file, ending in ``.safetensors`` or ``.npz``.
+        params_or_state: ``{module_path: {name: array}}`` as ``init`` returns; with
+            ``.safetensors`` a value may also be a dict, list or tuple of arrays.
+
+    Raises:
+        TypeError: if ``params_or_state`` is not a mapping of module -> mapping of arrays.
+        ValueError: if a name is empty or contains ``/``.
+
+    Example:
+        >>> import os, tempfile
+        >>> import hk_core.checkpoint
+        >>> from safetensors.numpy import load_file
+        >>> f = hk.transform(lambda x: hk.Linear(2)(x))
+        >>> params = f.init(jax.random.key(0), jnp.ones([1, 3]))
+        >>> path = os.path.join(tempfile.mkdtemp(), "params.safetensors")
+        >>> hk_core.checkpoint.save_params(path, params)
+        >>> sorted(load_file(path))
+        ['linear/b', 'linear/w']
+        >>> jax.tree.map(jnp.shape, hk_core.checkpoint.load_params(path))
+        {'linear': {'b': (2,), 'w': (3, 2)}}
+    """
+    path = os.fspath(path)
+    if path.endswith(".npz"):
+        _save_npz(path, params_or_state)
+        return
+    data = safetensors_file.encode(params_or_state, f"save_params({path!r})")
+    _write_atomically(path, lambda f: f.write(data))
 
 
 def _read_record(npz: Any, location: str) -> list[dict[str, Any]]:
@@ -173,63 +191,7 @@ def _read_verified(npz: Any, location: str) -> dict[str, np.ndarray]:
     return out
 
 
-def _check_target(location: str, flat: dict[str, np.ndarray],
-                  target: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, Any]]:
-    wanted = [(m, n, leaf) for m, bundle in target.items() for n, leaf in bundle.items()]
-    keys = {f"{m}/{n}" for m, n, _ in wanted}
-    for module_name, name, leaf in wanted:
-        key = f"{module_name}/{name}"
-        if key not in flat:
-            raise errors.CheckpointMismatchError(
-                location, key, "missing from the file", "an array", "nothing",
-                f"Keys in the file not in target: {sorted(set(flat) - keys)[:8]}.")
-        shape, dtype = tuple(np.shape(leaf)), np.dtype(leaf.dtype).name
-        if shape != flat[key].shape:
-            raise errors.CheckpointMismatchError(location, key, "shape", shape, flat[key].shape)
-        if dtype != flat[key].dtype.name:
-            raise errors.CheckpointMismatchError(location, key, "dtype", dtype,
-                                                 flat[key].dtype.name)
-    extra = sorted(set(flat) - keys)
-    if extra:
-        raise errors.CheckpointMismatchError(
-            location, extra[0], "not in target", "nothing", "an array",
-            f"Keys in the file not in target: {extra[:8]}.")
-    return wanted
-
-
-def _placed(value: np.ndarray, leaf: Any) -> Any:
-    if isinstance(leaf, np.ndarray):
-        return value
-    sharding = getattr(leaf, "sharding", None)
-    return jax.device_put(value, sharding) if sharding is not None else jax.numpy.asarray(value)
-
-
-def load_params(path: str | os.PathLike, *,
-                target: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
-    """Reads a file written by :func:`save_params`, verifying every array's checksum.
-
-    Never unpickles: the file is read with ``allow_pickle=False``.
-
-    Args:
-        path: The ``.npz`` file.
-        target: Optional ``{module: {name: array or jax.ShapeDtypeStruct}}``. The file must
-            hold exactly these keys with these shapes and dtypes; the result follows its
-            order and places each array like the target leaf (its sharding, or numpy for a
-            numpy leaf).
-
-    Returns:
-        ``{module_path: {name: array}}`` as plain dicts; without a target, ``jax.Array``\\ s
-        on the default device in the file's order.
-
-    Raises:
-        FileNotFoundError: if ``path`` does not exist.
-        CheckpointCorruptionError: if the file is truncated, corrupted or has no checksums.
-        CheckpointMismatchError: if ``target`` has a key the file lacks (or the reverse) or
-            another shape or dtype.
-    """
-    location = os.fspath(path)
-    if not os.path.exists(location):
-        raise FileNotFoundError(f"load_params: no file at {location!r}.")
+def _load_npz(location: str, target: Any) -> dict[str, dict[str, Any]]:
     try:
         with np.load(location, allow_pickle=False) as npz:
             flat = _read_verified(npz, location)
@@ -244,7 +206,45 @@ def load_params(path: str | os.PathLike, *,
             module_name, name = key.rsplit("/", 1)
             out.setdefault(module_name, {})[name] = jax.numpy.asarray(value)
         return out
-    out = {}
-    for module_name, name, leaf in _check_target(location, flat, target):
-        out.setdefault(module_name, {})[name] = _placed(flat[f"{module_name}/{name}"], leaf)
-    return out
+    wanted, structure = flat_tree.flatten(target, f"{location}: target", as_numpy=False)
+    flat_tree.check_target(location, flat, wanted)
+    return flat_tree.unflatten(
+        structure, {key: flat_tree.placed(flat[key], leaf) for key, leaf in wanted.items()})
+
+
+def load_params(path: str | os.PathLike, target: Any = None) -> dict[str, Any]:
+    """Reads a file written by :func:`save_params`, verifying every array's checksum.
+
+    A file named ``.npz`` or starting as a zip does is read as ``.npz``; any other as
+    ``.safetensors``. Never
+    executes code: ``.npz`` is read with ``allow_pickle=False``, and a ``.safetensors``
+    file is a JSON header and raw bytes. A ``.safetensors`` file written elsewhere (e.g.
+    by ``safetensors.numpy.save_file``) with ``module/name`` keys loads too; it has no
+    checksums to verify.
+
+    Args:
+        path: The ``.safetensors`` or ``.npz`` file.
+        target: Optional tree like the saved one, of arrays or ``jax.ShapeDtypeStruct``\\ s.
+            The file must hold exactly its keys with its shapes and dtypes; the result
+            takes its structure and places each array like the target leaf (its sharding,
+            or numpy for a numpy leaf).
+
+    Returns:
+        ``{module_path: {name: array}}`` as plain dicts (nested state as saved); without
+        a target, ``jax.Array``\\ s on the default device in the file's order.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        CheckpointCorruptionError: if the file is truncated or corrupted (naming the
+            tensor where one is to blame) or an hk_core file lacks its checksums.
+        CheckpointMismatchError: if ``target`` has a key the file lacks (or the reverse) or
+            another shape or dtype; the message names the key.
+    """
+    location = os.fspath(path)
+    if not os.path.exists(location):
+        raise FileNotFoundError(f"load_params: no file at {location!r}.")
+    with open(location, "rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"
+    if is_zip or location.endswith(".npz"):
+        return _load_npz(location, target)
+    return safetensors_file.decode(location, target)
