@@ -1,7 +1,8 @@
 """Training helpers: ``TrainState``, a compiled train step, metric averaging, progress lines.
 
-Needs optax (``pip install "hk_core[training]"``); ``import hk_core`` does not import this
-module, so import it explicitly: ``from hk_core import training``.
+Needs optax (the ``training`` extra: ``pip install ".[training]"`` in a checkout);
+``import hk_core`` does not import this module, so import it explicitly:
+``from hk_core import training``.
 """
 
 from hk_core._src.training.metrics import MeanMetrics as MeanMetrics

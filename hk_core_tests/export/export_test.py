@@ -149,3 +149,29 @@ def test_hk_core_export_load_in_fresh_process_never_imports_the_model_module(tmp
     assert result.returncode == 0, result.stderr[-2000:]
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), _MODEL.apply(_PARAMS, _X),
                                rtol=1e-6, atol=1e-6)
+
+
+_WITH_RNG = hk.transform(_forward)  # apply(params, rng, x): rng=None is exported as None
+
+
+def test_loaded_export_takes_exactly_the_args_given_after_params():
+    exported = hk_export.export(_WITH_RNG.apply, _PARAMS, None, _X)
+    loaded = hk_export.load(exported.serialize())
+    chex.assert_trees_all_close(loaded(None, _X), _reference(_PARAMS, _X), rtol=1e-5, atol=1e-5)
+
+
+def test_loaded_call_missing_an_exported_none_names_both_signatures():
+    loaded = hk_export.load(hk_export.export(_WITH_RNG.apply, _PARAMS, None, _X).serialize())
+    with pytest.raises(TypeError, match=r"takes \(None, f32\[5,8\]\); got \(f32\[5,8\]\)"):
+        loaded(_X)
+
+
+def test_exported_call_with_extra_argument_names_both_signatures():
+    exported = hk_export.export(_MODEL.apply, _PARAMS, _X)
+    with pytest.raises(TypeError, match=r"takes \(f32\[5,8\]\); got \(f32\[5,8\], f32\[5,8\]\)"):
+        exported(_X, _X)
+
+
+def test_loaded_repr_shows_the_call_signature_and_output():
+    loaded = hk_export.load(hk_export.export(_MODEL.apply, _PARAMS, _X).serialize())
+    assert repr(loaded) == "Loaded((f32[5,8]) -> f32[5,3])"

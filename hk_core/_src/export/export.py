@@ -1,8 +1,8 @@
 """``export`` / ``load``: a model's ``apply`` as serialized StableHLO, run without its code.
 
 Built on ``jax.export``: the function is traced once with example arguments, lowered to
-StableHLO and serialized (this needs the ``flatbuffers`` package: ``pip install
-"hk_core[export]"``). The bytes hold the computation and, when params are bound, the
+StableHLO and serialized (this needs the ``flatbuffers`` package: the ``export`` extra,
+``pip install ".[export]"`` in a checkout). The bytes hold the computation and, when params are bound, the
 params themselves as constants. Loading needs only JAX: the model's Python code, hk_core's
 modules and the original process are not involved.
 """
@@ -22,6 +22,74 @@ def _spec(x: Any) -> Any:
         return x
     x = x if hasattr(x, "dtype") and hasattr(x, "shape") else np.asarray(x)
     return jax.ShapeDtypeStruct(x.shape, x.dtype)
+
+
+def _describe(tree: Any) -> str:
+    """Formats a tree of arrays or avals as a call signature, e.g. ``(None, f32[1,3])``."""
+
+    def short(leaf: Any) -> str:
+        aval = leaf if hasattr(leaf, "str_short") else jax.typeof(leaf)
+        return aval.str_short(short_dtypes=True)
+
+    args, kwargs = jax.tree.map(short, tree)
+    parts = [repr(a).replace("'", "") for a in args]
+    parts += [f"{k}={v!r}".replace("'", "") for k, v in kwargs.items()]
+    return f"({', '.join(parts)})"
+
+
+def _checked_call(exported: jax.export.Exported, what: str, args: tuple) -> Any:
+    """Calls ``exported`` after checking that ``args`` have the exported structure."""
+    if jax.tree.structure((args, {})) != exported.in_tree:
+        expected = jax.tree.unflatten(exported.in_tree, exported.in_avals)
+        raise TypeError(
+            f"hk_core.export: {what} takes {_describe(expected)}; got {_describe((args, {}))}. "
+            "It takes the arguments given to export() after params (None stays None; pass "
+            "params first when they were not bound).")
+    return exported.call(*args)
+
+
+class Loaded:
+    """A loaded export, called with the arguments given to ``export`` after ``params``.
+
+    With bound params (the default) ``f(*args)``; otherwise ``f(params, *args)``. Calls
+    work eagerly and under ``jax.jit``; shapes and dtypes must match the exported ones.
+
+    Example:
+        >>> import hk_core.export
+        >>> model = hk.without_apply_rng(hk.transform(lambda x: hk.Linear(2)(x)))
+        >>> x = jnp.ones([4, 3])
+        >>> params = model.init(jax.random.key(0), x)
+        >>> predict = hk_core.export.load(hk_core.export.export(model.apply, params, x).serialize())
+        >>> predict
+        Loaded((f32[4,3]) -> f32[4,2])
+        >>> predict(x).shape
+        (4, 2)
+    """
+
+    def __init__(self, exported: jax.export.Exported):
+        self._exported = exported
+
+    @property
+    def jax_exported(self) -> jax.export.Exported:
+        """The underlying ``jax.export.Exported`` (avals, platforms, StableHLO text)."""
+        return self._exported
+
+    def __call__(self, *args: Any) -> Any:
+        """Runs the exported computation on ``args``.
+
+        Raises:
+            TypeError: if ``args`` do not have the exported structure (number of
+                arguments, ``None`` placeholders, nesting); the message shows both.
+            ValueError: if an array's shape or dtype differs from the exported one.
+        """
+        return _checked_call(self._exported, "the loaded function", args)
+
+    def __repr__(self) -> str:
+        exported = self._exported
+        inputs = jax.tree.unflatten(exported.in_tree, exported.in_avals)
+        outputs = jax.tree.unflatten(exported.out_tree, exported.out_avals)
+        out = jax.tree.map(lambda aval: aval.str_short(short_dtypes=True), outputs)
+        return f"Loaded({_describe(inputs)} -> {repr(out).replace(chr(39), '')})"
 
 
 class Exported:
@@ -73,7 +141,7 @@ class Exported:
 
     def __call__(self, *args: Any) -> Any:
         """Runs the exported computation (``f(*args)`` or ``f(params, *args)``)."""
-        return self._exported.call(*args)
+        return _checked_call(self._exported, "the exported function", args)
 
 
 def export(apply_fn: Callable[..., Any], params: Any, *example_args: Any,
@@ -108,15 +176,16 @@ def export(apply_fn: Callable[..., Any], params: Any, *example_args: Any,
     return Exported(exported, bind_params)
 
 
-def load(path_or_bytes: str | os.PathLike | bytes | bytearray) -> Callable[..., Any]:
+def load(path_or_bytes: str | os.PathLike | bytes | bytearray) -> Loaded:
     """Loads an export written by :meth:`Exported.save` or :meth:`Exported.serialize`.
 
     Args:
         path_or_bytes: A file path, or the serialized bytes.
 
     Returns:
-        A callable running the exported computation: ``f(*args)`` if params were bound,
-        ``f(params, *args)`` otherwise. Arguments must match the exported shapes/dtypes.
+        A :class:`Loaded` callable taking the arguments given to :func:`export` after
+        ``params``: ``f(*args)`` if params were bound, ``f(params, *args)`` otherwise,
+        with the exported shapes and dtypes.
 
     Raises:
         ValueError: if the bytes are not a ``jax.export`` serialization.
@@ -133,4 +202,4 @@ def load(path_or_bytes: str | os.PathLike | bytes | bytearray) -> Callable[..., 
         raise ValueError(
             f"hk_core.export.load: {where} is not a jax.export serialization "
             f"({type(e).__name__}: {e}).") from e
-    return exported.call
+    return Loaded(exported)
