@@ -38,6 +38,31 @@ def test_is_eager_is_right_when_first_asked_under_a_trace(monkeypatch):
     assert eager.is_eager()
 
 
+def test_is_eager_fails_loudly_when_jax_trace_state_cannot_tell_traces_apart(monkeypatch):
+    from jax.extend import core as jax_core
+    monkeypatch.setattr(eager, "_STATE_NOW", None)
+    monkeypatch.setattr(eager, "_EAGER_STATE", None)
+    monkeypatch.setattr(jax_core, "get_opaque_trace_state", lambda: "same everywhere")
+    with pytest.raises(RuntimeError, match=r"cannot tell eager from traced execution on jax "
+                                           + jax.__version__.replace(".", r"\.")):
+        eager.is_eager()
+
+
+def test_is_eager_in_another_thread_while_this_one_traces():
+    import threading
+    seen = []
+
+    def probe(x):
+        worker = threading.Thread(target=lambda: seen.append(eager.is_eager()))
+        worker.start()
+        worker.join()
+        seen.append(eager.is_eager())
+        return x
+
+    jax.jit(probe)(1.0)
+    assert seen == [True, False]
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.int32, jnp.bool_])
 @pytest.mark.parametrize("init, fill", [(jnp.zeros, 0), (jnp.ones, 1)])
 def test_zeros_and_ones_fills_match_numpy(init, fill, dtype):

@@ -17,6 +17,7 @@ Example:
 """
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -27,16 +28,34 @@ _STATE_NOW = None  # jax.extend.core.get_opaque_trace_state, bound on first use
 _EAGER_STATE = None
 
 
+def _state_in_new_thread(get_state: Callable[[], Any]) -> Any:
+    """``get_state()`` as seen by a thread that has never started a trace."""
+    found = []
+    probe = threading.Thread(target=lambda: found.append(get_state()), name="hk_core-is-eager")
+    probe.start()
+    probe.join()
+    return found[0]
+
+
 def _bind_trace_state() -> None:
     global _STATE_NOW, _EAGER_STATE
     # jax.extend takes ~25 ms to import: only when the first transform runs, not at import.
     from jax.extend import core as jax_core  # noqa: PLC0415
 
-    # JAX's eval trace, even when the first call comes under a trace (jit, grad, ...).
-    # (`ensure_compile_time_eval` only folds constants: under jit it keeps the jit's trace.)
-    eval_context = getattr(jax.core, "eval_context", jax.ensure_compile_time_eval)
-    with eval_context():
-        _EAGER_STATE = jax_core.get_opaque_trace_state()
+    # JAX keeps the current trace per thread and a new thread starts at its eval trace, so
+    # this is the eager state even when the first call comes under jit, grad or vmap here.
+    # (Public API only: `jax.core.eval_context` is undocumented, and
+    # `ensure_compile_time_eval` under jit keeps the jit's trace, which would invert the
+    # answer.)
+    eager_state = _state_in_new_thread(jax_core.get_opaque_trace_state)
+    traced = []
+    jax.make_jaxpr(lambda: traced.append(jax_core.get_opaque_trace_state()))()
+    if traced[0] == eager_state:
+        raise RuntimeError(
+            f"hk_core cannot tell eager from traced execution on jax {jax.__version__}: "
+            "jax.extend.core.get_opaque_trace_state() is the same inside jax.make_jaxpr as "
+            "in a new thread. Please report this with your jax version.")
+    _EAGER_STATE = eager_state
     _STATE_NOW = jax_core.get_opaque_trace_state
 
 

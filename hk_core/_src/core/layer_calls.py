@@ -33,6 +33,12 @@ class _State(threading.local):
 
 _STATE = _State()
 
+# Inlined while the enclosing body is traced, so the body's jaxpr holds the kernel's ops.
+# From jax 0.12 `inline=True` means `jax.Inline.JAX_LATE` (kept as a nested call until
+# lowering); `JAX_EARLY` is the old meaning. Older jax has no `jax.Inline` and early is all
+# that `True` does there.
+_INLINE_EARLY = jax.Inline.JAX_EARLY if hasattr(jax, "Inline") else True
+
 
 @contextlib.contextmanager
 def loop_body() -> Iterator[None]:
@@ -51,7 +57,7 @@ def in_loop_body() -> bool:
 def kernel(fun: Callable, **jit_kwargs: Any) -> Callable:
     """Returns ``fun`` jitted: a nested call normally, inlined inside a loop body."""
     nested = jax.jit(fun, **jit_kwargs)
-    inlined = jax.jit(fun, inline=True, **jit_kwargs)
+    inlined = jax.jit(fun, inline=_INLINE_EARLY, **jit_kwargs)
 
     @functools.wraps(fun)
     def call(*args, **kwargs):
