@@ -10,6 +10,7 @@ import abc
 import functools
 import inspect
 import types
+import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -129,8 +130,16 @@ def _wrap_class_members(cls: type, clsdict: dict) -> None:
             setattr(cls, key, _wrap(value, key, cls))
 
 
-class ModuleMetaclass(abc.ABCMeta):
-    """Wraps public methods at class creation and construction at instance creation."""
+class ModuleMetaclass(type(typing.Protocol)):
+    """Wraps public methods at class creation and construction at instance creation.
+
+    It derives from the metaclass of ``typing.Protocol`` (itself an ``abc.ABCMeta``), so a
+    module class may also list a Protocol or ``abc.ABC`` among its bases, and an
+    unimplemented ``@abc.abstractmethod`` makes the class uninstantiable, as in Haiku.
+    """
+
+    # Modules are never protocols: skip the protocol checks of `typing`'s metaclass.
+    __instancecheck__ = abc.ABCMeta.__instancecheck__
 
     def __new__(mcs, name, bases, clsdict, **kwargs):
         cls = super().__new__(mcs, name, bases, clsdict, **kwargs)
@@ -139,13 +148,16 @@ class ModuleMetaclass(abc.ABCMeta):
         return cls
 
     def __call__(cls, *args, **kwargs):
+        # `object.__new__` first: an abstract class fails with Python's own TypeError,
+        # inside a transform or not (as in Haiku).
+        module = cls.__new__(cls) if cls.__new__ is object.__new__ else cls.__new__(
+            cls, *args, **kwargs)
         frames = _FRAMES.frames
         if not frames:
             raise ValueError(_NOT_IN_TRANSFORM)
         if _CONFIG.check_jax_usage:
             frame_lib.check_jax_usage(frames[-1], f"Constructing {cls.__name__}")
-        module = cls.__new__(cls) if cls.__new__ is object.__new__ else cls.__new__(
-            cls, *args, **kwargs)
+        module._hk_ctor_args = (args, kwargs)  # before __init__: repr works inside it
         scopes = frames[-1].scopes
         scopes.append(frame_lib.MethodScope(module, "__init__", None))
         try:
@@ -163,7 +175,6 @@ class ModuleMetaclass(abc.ABCMeta):
             raise ValueError(
                 f"Constructing an hk.Module without calling the super constructor is not "
                 f"supported. Add `super().__init__(name=name)` to {cls.__qualname__}.__init__.")
-        module._hk_ctor_args = (args, kwargs)
         return module
 
     @property

@@ -1,5 +1,6 @@
-"""Type aliases shared by every layer of hk_core."""
+"""Type aliases and protocols shared by every layer of hk_core."""
 
+import abc
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -8,15 +9,35 @@ import jax
 Array = jax.Array
 PRNGKey = jax.Array
 Initializer = Callable[[Sequence[int], Any], jax.Array]
+# State values are arrays in Haiku's aliases too (a pytree is allowed at run time).
 Params = Mapping[str, Mapping[str, jax.Array]]
-State = Mapping[str, Mapping[str, Any]]
+State = Mapping[str, Mapping[str, jax.Array]]
 MutableParams = MutableMapping[str, MutableMapping[str, jax.Array]]
-MutableState = MutableMapping[str, MutableMapping[str, Any]]
+MutableState = MutableMapping[str, MutableMapping[str, jax.Array]]
+
+
+class _StrictProtocol(Protocol):
+    """A Protocol that only other Protocols may subclass (as in Haiku).
+
+    Implementations are checked structurally (``isinstance``); a concrete class that lists
+    the protocol as a base would silently inherit nothing useful, so it is refused.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("_is_protocol", False):
+            bases = ", ".join(base.__name__ for base in cls.__bases__)
+            raise TypeError(
+                f"{cls.__name__} is a Protocol and should not be subclassed by a non-Protocol "
+                "type. To define a protocol that extends it, add Protocol to its bases: "
+                f"`class {cls.__name__}({bases}, Protocol)`.")
 
 
 @runtime_checkable
-class ModuleProtocol(Protocol):
-    """Anything that looks like an ``hk.Module``: it has a ``module_name``.
+class ModuleProtocol(_StrictProtocol, Protocol):
+    """Anything that looks like an ``hk.Module``: a name, a path and its params/state.
+
+    Subclass it only to extend the protocol (``class P(hk.ModuleProtocol, Protocol)``).
 
     Example:
         >>> hk.transform(lambda: isinstance(hk.Linear(1), hk.ModuleProtocol)).apply({}, None)
@@ -25,6 +46,17 @@ class ModuleProtocol(Protocol):
 
     @property
     def module_name(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @abc.abstractmethod
+    def params_dict(self) -> Mapping[str, jax.Array]:
+        """The params of the module (and the modules it used), keyed by full name."""
+
+    @abc.abstractmethod
+    def state_dict(self) -> Mapping[str, jax.Array]:
+        """The current state of the module, keyed by full name."""
 
 
 @runtime_checkable
@@ -36,4 +68,6 @@ class SupportsCall(ModuleProtocol, Protocol):
         True
     """
 
-    def __call__(self, *args, **kwargs) -> Any: ...
+    @abc.abstractmethod
+    def __call__(self, *args, **kwargs) -> Any:
+        """Runs the module."""
