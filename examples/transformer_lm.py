@@ -12,6 +12,8 @@ end well below half the entropy.
     python examples/transformer_lm.py
     python examples/transformer_lm.py --text_file=README.md --steps=3000
     python examples/transformer_lm.py --quick     # a few steps, for CI
+    python examples/transformer_lm.py --checkpoint_dir=/tmp/lm    # train, keep checkpoints
+    python examples/transformer_lm.py --serve_from=/tmp/lm        # params only; sample text
 
 With --mesh the params are born sharded over a device mesh (``hk_core.distributed``):
 axis ``data`` splits each batch, axis ``model`` splits the weights by Megatron-style rules
@@ -26,6 +28,7 @@ import _common  # first: makes hk_core importable from a checkout
 
 import functools
 import pathlib
+import time
 
 import jax
 import jax.numpy as jnp
@@ -49,6 +52,10 @@ _MESH = flags.DEFINE_string(
     "mesh", None, "Device mesh to shard over, e.g. 'data=4,model=2' ('data' splits the "
     "batch, 'model' the weights; one size may be -1 for the remaining devices). Default: "
     "one device.")
+_SERVE_FROM = flags.DEFINE_string(
+    "serve_from", None, "A --checkpoint_dir of an earlier run: restore only its params (the "
+    "optimizer state is not read), sample text from them, and exit.")
+_SAMPLE_CHARS = flags.DEFINE_integer("sample_chars", 200, "Characters sampled by --serve_from.")
 FLAGS = flags.FLAGS
 
 # --- data ---------------------------------------------------------------------------------
@@ -205,6 +212,41 @@ def distribute(train_state, batch_fn):
     return train_state, lambda step: distributed.shard_batch(batch_fn(step), mesh, axis)
 
 
+def sample(apply, params, prompt: np.ndarray, num_chars: int, seed: int) -> np.ndarray:
+    """Samples ``num_chars`` ids after ``prompt`` (``[seq_len]``), one window at a time.
+
+    The position embeddings fix the context at ``seq_len``, so each step feeds the last
+    ``seq_len`` ids and samples from the logits of the final position.
+    """
+    @jax.jit
+    def next_id(params, window, key):
+        return jax.random.categorical(key, apply(params, window[None])[0, -1])
+
+    ids = list(prompt)
+    key = jax.random.key(seed)
+    for i in range(num_chars):
+        window = np.asarray(ids[-len(prompt):], np.int32)
+        ids.append(int(next_id(params, window, jax.random.fold_in(key, i))))
+    return np.asarray(ids[len(prompt):])
+
+
+def serve(model, example, vocab: list[str], eval_ids: np.ndarray) -> None:
+    """--serve_from: restores the params alone from a checkpoint and samples text."""
+    import hk_core.checkpoint  # loads orbax: only when serving
+
+    abstract = jax.eval_shape(model.init, jax.random.key(0), example)  # no params computed
+    start = time.perf_counter()
+    restored = hk_core.checkpoint.restore_for_inference(
+        _SERVE_FROM.value, target={"params": abstract})
+    params = restored["params"]
+    print(f"restored params ({sum(x.nbytes for x in jax.tree.leaves(params)):,} bytes, no "
+          f"optimizer state) from {_SERVE_FROM.value} in {time.perf_counter() - start:.2f} s")
+    prompt = eval_ids[:_SEQ_LEN.value]
+    ids = sample(model.apply, params, prompt, _SAMPLE_CHARS.value, FLAGS.seed)
+    print(f"prompt: {''.join(vocab[i] for i in prompt)!r}")
+    print(f"sample: {''.join(vocab[i] for i in ids)!r}")
+
+
 def main(argv):
     del argv
     train_text, eval_text = load_text(FLAGS.seed)
@@ -220,6 +262,9 @@ def main(argv):
     forward = functools.partial(language_model, vocab_size=len(vocab))
     model = hk.without_apply_rng(hk.transform(forward))
     example = jnp.zeros((2, seq_len), jnp.int32)
+    if _SERVE_FROM.value:
+        serve(model, example, vocab, eval_ids)
+        return
     _common.print_summary(forward, example)
 
     def loss_fn(params, state, rng, batch):
