@@ -138,3 +138,181 @@ def test_second_updater_writes_under_requested_name_like_haiku():
     _, state = hk.transform_with_state(f).init(None, X)
     assert sorted(state) == ["inner/~", "inner_1/~"]
     assert int(state["inner_1/~"]["n"]) == 0
+
+
+# --- lifted_prefix_name and transparent_lift closures (issue 13 item 2; values observed by
+# running the same programs under Haiku 0.0.17).
+
+
+class _Outer(hk.Module):
+    def __init__(self, body, name=None):
+        super().__init__(name=name)
+        self._body = body
+
+    def __call__(self, x):
+        return self._body(x)
+
+
+def _prefixes_seen(body, wrap_in_outer=True):
+    """(creator prefixes, getter prefixes) seen during init of ``body``."""
+    creators, getters = [], []
+
+    def creator(next_creator, shape, dtype, init, context):
+        creators.append((context.full_name, context.lifted_prefix_name))
+        return next_creator(shape, dtype, init)
+
+    def getter(next_getter, value, context):
+        getters.append((context.full_name, context.lifted_prefix_name))
+        return next_getter(value)
+
+    def f(x):
+        with hk.custom_creator(creator), hk.custom_getter(getter):
+            return _Outer(body, name="outer")(x) if wrap_in_outer else body(x)
+
+    hk.transform(f).init(jax.random.PRNGKey(0), X)
+    return creators, getters
+
+
+def _lift_body(inner_init_fn, transparent, name="inner"):
+    inner = hk.transform(inner_init_fn)
+
+    def body(x):
+        lifted = hk.transparent_lift(inner.init) if transparent else hk.lift(inner.init, name=name)
+        params = lifted(hk.next_rng_key(), x)
+        return inner.apply(params, jax.random.PRNGKey(1), x)
+
+    return body
+
+
+_LINEAR = lambda x: hk.Linear(2)(x)  # noqa: E731
+
+
+@pytest.mark.parametrize("body, expected", [
+    (_lift_body(_LINEAR, transparent=False), "outer/inner/"),
+    (_lift_body(_lift_body(_LINEAR, transparent=False), transparent=False),
+     "outer/inner/inner/"),
+    (_lift_body(_LINEAR, transparent=True), "outer/"),
+    (_lift_body(_lift_body(_LINEAR, transparent=True), transparent=True), "outer/"),
+    (_lift_body(_lift_body(_LINEAR, transparent=True), transparent=False), "outer/inner/"),
+    (_lift_body(_lift_body(_LINEAR, transparent=False), transparent=True), "outer/inner/"),
+], ids=["lift", "lift-in-lift", "transparent", "transparent-in-transparent",
+        "transparent-in-lift", "lift-in-transparent"])
+def test_lifted_prefix_name_inside_module(body, expected):
+    creators, getters = _prefixes_seen(body)
+    assert creators == [("linear/w", expected), ("linear/b", expected)]
+    # The inner init's getters see the prefix; the apply that follows (outside any lift) not.
+    assert getters[:2] == [("linear/w", expected), ("linear/b", expected)]
+    assert getters[-2:] == [("linear/w", None), ("linear/b", None)]
+
+
+@pytest.mark.parametrize("transparent, expected", [(False, "inner/"), (True, None)],
+                         ids=["lift", "transparent"])
+def test_lifted_prefix_name_at_top_level(transparent, expected):
+    creators, _ = _prefixes_seen(_lift_body(_LINEAR, transparent), wrap_in_outer=False)
+    assert creators == [("linear/w", expected), ("linear/b", expected)]
+
+
+def test_lifted_prefix_name_is_none_without_lift():
+    creators, getters = _prefixes_seen(_LINEAR, wrap_in_outer=False)
+    assert creators == [("linear/w", None), ("linear/b", None)]
+    assert getters == [("linear/w", None), ("linear/b", None)]
+
+
+def test_lifted_prefix_name_reaches_state_creators_and_setters():
+    seen = []
+
+    def creator(next_creator, shape, dtype, init, context):
+        seen.append(("create", context.lifted_prefix_name))
+        return next_creator(shape, dtype, init)
+
+    def setter(next_setter, value, context):
+        seen.append(("set", context.lifted_prefix_name))
+        return next_setter(value)
+
+    def body(x):
+        init, updater = hk.lift_with_state(INNER_STATE.init, name="inner")
+        params, state = init(None, x)
+        out, state = INNER_STATE.apply(params, state, None, x)
+        updater.update(state)
+        return out
+
+    def f(x):
+        with hk.custom_creator(creator, params=False, state=True), hk.custom_setter(setter):
+            return _Outer(body, name="outer")(x)
+
+    hk.transform_with_state(f).init(None, X)
+    assert seen == [("create", "outer/inner/"), ("set", "outer/inner/"), ("set", None)]
+
+
+_CLOSE_OVER = r"Module '{}' is used inside .*close over a module.*transparent_lift"
+
+
+def _transparent_closure(make_module):
+    def f(x):
+        module = make_module()
+        inner = hk.transform(lambda x: module(x))
+        params = hk.transparent_lift(inner.init)(hk.next_rng_key(), x)
+        return inner.apply(params, None, x)
+
+    return f
+
+
+def test_transparent_lift_closing_over_outside_module_raises():
+    f = _transparent_closure(lambda: hk.Linear(2))
+    with pytest.raises(ValueError, match=_CLOSE_OVER.format("linear")):
+        hk.transform(f).init(jax.random.PRNGKey(0), X)
+
+
+def test_transparent_lift_closing_over_module_inside_another_module_raises():
+    f = _transparent_closure(lambda: hk.Linear(2))
+    with pytest.raises(ValueError, match=_CLOSE_OVER.format("outer/linear")):
+        hk.transform(lambda x: _Outer(f, name="outer")(x)).init(jax.random.PRNGKey(0), X)
+
+
+def test_transparent_lift_closing_over_submodule_built_in_constructor_raises():
+    class Owner(hk.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = hk.Linear(2)
+
+        def __call__(self, x):
+            return _transparent_closure(lambda: self.linear)(x)
+
+    with pytest.raises(ValueError, match=_CLOSE_OVER.format("owner/~/linear")):
+        hk.transform(lambda x: Owner()(x)).init(jax.random.PRNGKey(0), X)
+
+
+def test_transparent_lift_closing_over_outside_module_under_vmap_raises():
+    def f(x):
+        linear = hk.Linear(2)
+        inner = hk.transform(lambda x: hk.vmap(lambda row: linear(row), split_rng=False)(x))
+        return hk.transparent_lift(inner.init)(hk.next_rng_key(), x)
+
+    with pytest.raises(ValueError, match=_CLOSE_OVER.format("linear")):
+        hk.transform(f).init(jax.random.PRNGKey(0), X)
+
+
+def test_transparent_lift_module_built_inside_used_by_closure_under_vmap_is_legal():
+    def body(x):
+        linear = hk.Linear(2)
+        return hk.vmap(lambda row: linear(row), split_rng=False)(x)
+
+    inner = hk.transform(body)
+
+    class Owner(hk.Module):
+        def __call__(self, x):
+            params = hk.transparent_lift(inner.init)(hk.next_rng_key(), x)
+            return inner.apply(params, None, x)
+
+    params = hk.transform(lambda x: Owner()(x)).init(jax.random.PRNGKey(0), X)
+    assert jax.tree.map(jnp.shape, params) == {"owner/linear": {"b": (2,), "w": (3, 2)}}
+
+
+def test_plain_lift_closing_over_outside_module_is_legal():
+    def f(x):
+        linear = hk.Linear(2)
+        inner = hk.transform(lambda x: linear(x))
+        return hk.lift(inner.init)(hk.next_rng_key(), x)
+
+    params = hk.transform(f).init(jax.random.PRNGKey(0), X)
+    assert jax.tree.map(jnp.shape, params) == {"lifted/linear": {"b": (2,), "w": (3, 2)}}

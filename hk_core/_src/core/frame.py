@@ -5,6 +5,7 @@ sequence, the stack of running module methods (with their child-name counters) a
 interceptor chains. ``current_frame()`` is one attribute read and one list index.
 """
 
+import itertools
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -49,7 +50,7 @@ class Frame:
 
     __slots__ = (
         "params", "params_frozen", "state", "initial_state", "input_state", "rng", "is_init",
-        "scopes", "pending_updaters", "trace_state", "__weakref__",
+        "scopes", "pending_updaters", "trace_state", "serial", "__weakref__",
     )
 
     def __init__(self, params: Mapping, state: dict, input_state: Mapping, rng, is_init: bool):
@@ -62,6 +63,9 @@ class Frame:
         self.is_init = is_init
         self.scopes: list[MethodScope] = [MethodScope(None, None, "~")]
         self.pending_updaters: list = []
+        # Modules record the serial of the frame they were built in (transparent_lift's
+        # closure check); an int, so a module kept after the call does not keep the frame.
+        self.serial = next(_SERIALS)
         # The JAX trace this frame's code runs in; hk wrappers (hk.vmap, hk.cond, ...) swap
         # it while they trace their body. Compared only when `check_jax_usage` is on.
         self.trace_state = opaque_trace_state() if _CONFIG.check_jax_usage else None
@@ -70,6 +74,9 @@ class Frame:
     def scope(self) -> MethodScope:
         """The innermost running method or name scope."""
         return self.scopes[-1]
+
+
+_SERIALS = itertools.count()
 
 
 class _ThreadFrames(threading.local):

@@ -12,6 +12,7 @@ from typing import Protocol
 from hk_core._src.core import errors
 from hk_core._src.core import frame as frame_lib
 from hk_core._src.core import module as module_lib
+from hk_core._src.core import params as params_lib
 
 
 class LayerStackTransparencyMapping(Protocol):
@@ -67,7 +68,14 @@ class _LiftingModule(module_lib.Module):
         return params
 
     def _init(self, frame, *args, **kwargs):
-        result = self._init_fn(*args, **kwargs)
+        own = self.prefix
+        outer = params_lib.lifted_prefix() or ""
+        prefix = outer + own + "/" if own else outer
+        saved = params_lib.enter_lift(prefix or None, self._transparent_prefix is not None)
+        try:
+            result = self._init_fn(*args, **kwargs)
+        finally:
+            params_lib.exit_lift(saved)
         if self._with_state:
             params, state = result
         else:

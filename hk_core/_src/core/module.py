@@ -218,6 +218,7 @@ class Module(metaclass=ModuleMetaclass):
         self.module_name = module_name
         self.name = module_name.rsplit("/", 1)[-1]
         self._submodules: dict[str, Any] = {}
+        self._hk_frame_serial = frames[-1].serial
         if own.module is self:
             own.bundle = module_name
 

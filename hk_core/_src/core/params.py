@@ -35,9 +35,60 @@ class _Interceptors(threading.local):
         self.param_getters: list = []
         self.state_getters: list = []
         self.setters: list = []
+        # Inner inits of running lifts, by the depth of the frame they run in:
+        # depth -> (`lifted_prefix_name` there, e.g. 'outer/inner/', and whether it is a
+        # transparent lift, whose inner modules must be built inside it).
+        self.lifts: dict[int, tuple[str | None, bool]] = {}
 
 
 _CHAINS = _Interceptors()
+
+
+def _depth() -> int:
+    return len(frame_lib._LOCAL.frames)
+
+
+def lifted_prefix() -> str | None:
+    """The ``lifted_prefix_name`` of contexts in the current frame (None outside lifts)."""
+    lift = _CHAINS.lifts.get(_depth()) if _CHAINS.lifts else None
+    return None if lift is None else lift[0]
+
+
+def enter_lift(prefix: str | None, transparent: bool):
+    """Marks the frame an inner init is about to push; returns what ``exit_lift`` restores."""
+    depth = _depth() + 1
+    saved = depth, _CHAINS.lifts.get(depth)
+    _CHAINS.lifts[depth] = (prefix, transparent)
+    return saved
+
+
+def exit_lift(saved) -> None:
+    depth, previous = saved
+    if previous is None:
+        del _CHAINS.lifts[depth]
+    else:
+        _CHAINS.lifts[depth] = previous
+
+
+def _check_lift_closure(frame) -> None:
+    """Inside a transparent lift's inner init, every module on the stack must be built there.
+
+    A module built outside would name its params by its outer path, and the lift would
+    store them under the enclosing scope a second time. Checked only when a value is
+    created, so the read path pays nothing.
+    """
+    lift = _CHAINS.lifts.get(_depth())
+    if lift is None or not lift[1]:
+        return
+    serial = frame.serial
+    for scope in frame.scopes:
+        if getattr(scope.module, "_hk_frame_serial", serial) != serial:
+            raise ValueError(
+                f"Module {scope.module.module_name!r} is used inside the function wrapped in "
+                "hk.transparent_lift (or hk.layer_stack) but was created outside it. You "
+                "can't functionally close over a module which has been initialized outside "
+                "of the function wrapped in hk.transparent_lift or hk.layer_stack: create the "
+                "module inside that function.")
 
 
 class _DoNotStore:
@@ -149,7 +200,7 @@ def _get(getters: list, value, context):
 
 def _context(frame, scope, bundle, name, dtype, shape, init) -> GetterContext:
     module = scope.module
-    return GetterContext(f"{bundle}/{name}", module, dtype, shape, init, None)
+    return GetterContext(f"{bundle}/{name}", module, dtype, shape, init, lifted_prefix())
 
 
 def get_parameter(
@@ -209,7 +260,10 @@ def _create_parameter(frame, scope, bundle_name, name, shape, dtype, init):
         raise ValueError(
             f"Initializer must be specified. (module {bundle_name!r}, parameter {name!r} is "
             "missing and no `init` was given.)")
-    shape = tuple(shape)
+    if _CHAINS.lifts:
+        _check_lift_closure(frame)
+    # `shape` goes to creators and `init` exactly as the caller gave it (a list stays a
+    # list), as in Haiku.
     try:
         if _CHAINS.param_creators:
             context = _context(frame, scope, bundle_name, name, dtype, shape, init)
@@ -265,7 +319,8 @@ def get_state(
         if shape is None or dtype is None:
             raise ValueError(
                 f"Must provide shape and dtype to initialize state {name!r} in {bundle_name!r}.")
-        shape = tuple(shape)
+        if _CHAINS.lifts:
+            _check_lift_closure(frame)
         if _CHAINS.state_creators:
             context = _context(frame, scope, bundle_name, name, dtype, shape, init)
             value = _create(_CHAINS.state_creators, shape, dtype, init, context)
@@ -298,7 +353,7 @@ def set_state(name: str, value: Any) -> None:
     if _CHAINS.setters:
         context = SetterContext(
             f"{bundle_name}/{name}", scope.module, _leaf_attr(value, "dtype"),
-            _leaf_attr(value, "shape"), None)
+            _leaf_attr(value, "shape"), lifted_prefix())
         value = _get(_CHAINS.setters, value, context)
         if value is DO_NOT_STORE:
             return
