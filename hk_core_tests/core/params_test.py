@@ -229,3 +229,41 @@ def test_custom_getter_outside_lift_sees_lifted_params():
 
     hk.transform(f).init(None)
     assert seen == ["~/w", "~/w"]  # the inner init's get, then the inner apply's get
+
+
+# --- The shape creators and initializers receive (issue 13 item 3; Haiku 0.0.17 passes it
+# through unchanged: a list stays a list).
+
+
+def _record_shapes():
+    seen = []
+
+    def creator(next_creator, shape, dtype, init, context):
+        seen.append(("creator", type(shape).__name__, shape, type(context.original_shape).__name__))
+        return next_creator(shape, dtype, init)
+
+    def state_creator(next_creator, shape, dtype, init, context):
+        seen.append(("state_creator", type(shape).__name__, shape))
+        return next_creator(shape, dtype, init)
+
+    def init(shape, dtype):
+        seen.append(("init", type(shape).__name__, shape))
+        return jnp.zeros(shape, dtype)
+
+    def f():
+        with hk.custom_creator(creator), hk.custom_creator(state_creator, params=False,
+                                                          state=True):
+            hk.get_parameter("w", [2, 3], init=init)
+            hk.get_parameter("v", (4,), init=init)
+            hk.get_state("s", [5], init=init)
+
+    hk.transform_with_state(f).init(None)
+    return seen
+
+
+def test_creators_and_initializers_receive_shape_as_passed():
+    assert _record_shapes() == [
+        ("creator", "list", [2, 3], "list"), ("init", "list", [2, 3]),
+        ("creator", "tuple", (4,), "tuple"), ("init", "tuple", (4,)),
+        ("state_creator", "list", [5]), ("init", "list", [5]),
+    ]

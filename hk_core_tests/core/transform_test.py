@@ -273,3 +273,118 @@ def test_unexpected_tracer_error_gets_hint():
 
     with pytest.raises(jax.errors.UnexpectedTracerError, match="hk.vmap"):
         hk.transform(f).apply({}, None, X)
+
+
+# --- Signatures and keys (issue 13 item 3). Expected strings are the `inspect.signature`
+# Haiku 0.0.17 prints for the same function on jax 0.10.2.
+
+_P = "collections.abc.Mapping[str, collections.abc.Mapping[str, jax.jaxlib._jax.Array]]"
+_MP = ("collections.abc.MutableMapping[str, collections.abc.MutableMapping[str, "
+       "jax.jaxlib._jax.Array]]")
+_RNG = "rng: Union[jax.jaxlib._jax.Array, int, NoneType]"
+_F_ARGS = "x, y=1, *, z=2"
+
+
+def _sig_fn(x, y=1, *, z=2):
+    return x
+
+
+def _multi():
+    return lambda: None, (lambda x: x, lambda a, b=2: a)
+
+
+@pytest.mark.parametrize("make, init_sig, apply_sig", [
+    (lambda: hk.transform(_sig_fn),
+     f"({_RNG}, {_F_ARGS}) -> {_P}",
+     f"(params: Optional[{_P}], {_RNG}, {_F_ARGS}) -> Any"),
+    (lambda: hk.transform_with_state(_sig_fn),
+     f"({_RNG}, {_F_ARGS}) -> tuple[{_P}, {_P}]",
+     f"(params: Optional[{_P}], state: Optional[{_P}], {_RNG}, {_F_ARGS}) "
+     f"-> tuple[typing.Any, {_P}]"),
+    (lambda: hk.without_apply_rng(hk.transform(_sig_fn)),
+     f"({_RNG}, {_F_ARGS}) -> {_P}",
+     f"(params: Optional[{_P}], {_F_ARGS}) -> Any"),
+    (lambda: hk.without_apply_rng(hk.transform_with_state(_sig_fn)),
+     f"({_RNG}, {_F_ARGS}) -> tuple[{_P}, {_P}]",
+     f"(params: Optional[{_P}], state: Optional[{_P}], {_F_ARGS}) "
+     f"-> tuple[typing.Any, {_P}]"),
+    (lambda: hk.with_empty_state(hk.transform(_sig_fn)),
+     f"({_RNG}, {_F_ARGS}) -> tuple[{_P}, {_P}]",
+     f"(param: {_P}, state: {_P}, {_RNG}, {_F_ARGS}) -> tuple[typing.Any, {_P}]"),
+    (lambda: hk.without_state(hk.transform_with_state(_sig_fn)),
+     f"({_RNG}, {_F_ARGS}) -> {_P}",
+     f"(params: Optional[{_P}], {_RNG}, {_F_ARGS}) -> Any"),
+    (lambda: hk.multi_transform(_multi),
+     f"(rng, *args, **kwargs) -> {_MP}",
+     f"(params: {_P}, rng, *args, **kwargs)"),
+    (lambda: hk.multi_transform_with_state(_multi),
+     f"({_RNG}, *args, **kwargs) -> tuple[{_P}, {_P}]",
+     f"(params: Optional[{_P}], state: Optional[{_P}], {_RNG}, *args, **kwargs) "
+     f"-> tuple[typing.Any, {_P}]"),
+    (lambda: hk.without_apply_rng(hk.multi_transform(_multi)),
+     f"(rng, *args, **kwargs) -> {_MP}",
+     "(params, *args, **kwargs)"),
+    (lambda: hk.without_apply_rng(hk.multi_transform_with_state(_multi)),
+     f"({_RNG}, *args, **kwargs) -> tuple[{_P}, {_P}]",
+     "(params, state, *args, **kwargs)"),
+], ids=["transform", "transform_with_state", "without_apply_rng", "without_apply_rng-state",
+        "with_empty_state", "without_state", "multi_transform", "multi_transform_with_state",
+        "without_apply_rng-multi", "without_apply_rng-multi-state"])
+def test_signatures_match_haiku(make, init_sig, apply_sig):
+    f = make()
+    applies = jax.tree.leaves(f.apply) if not callable(f.apply) else [f.apply]
+    assert str(inspect.signature(f.init)) == init_sig
+    for apply in applies:
+        assert str(inspect.signature(apply)) == apply_sig
+
+
+def test_rng_annotation_equals_union_of_array_int_none():
+    annotation = inspect.signature(hk.transform(_sig_fn).init).parameters["rng"].annotation
+    assert annotation == (jax.Array | int | None)
+
+
+def _key_and_linear(x):
+    return hk.next_rng_key(), hk.Linear(2)(x)
+
+
+def test_rbg_raw_key_accepted_by_init_and_apply():
+    f = hk.transform(_key_and_linear)
+    with jax.default_prng_impl("rbg"):
+        key = jax.random.PRNGKey(0)
+        assert (key.shape, key.dtype) == ((4,), jnp.uint32)
+        params = f.init(key, X)
+        drawn, out = f.apply(params, key, X)
+    assert jax.tree.map(jnp.shape, params) == {"linear": {"b": (2,), "w": (3, 2)}}
+    assert (drawn.shape, drawn.dtype) == ((4,), jnp.uint32)
+    assert out.shape == (2, 2)
+
+
+def test_rbg_next_rng_keys_stacks_rbg_keys():
+    with jax.default_prng_impl("rbg"):
+        keys = hk.transform(lambda: hk.next_rng_keys(3)).apply({}, jax.random.PRNGKey(0))
+    assert keys.shape == (3, 4)
+
+
+def test_rbg_rejects_threefry_shaped_key_at_init():
+    with jax.default_prng_impl("rbg"), pytest.raises(
+            ValueError, match=r"Init must be called with an RNG as the first argument"):
+        hk.transform(_key_and_linear).init(np.zeros((2,), np.uint32), X)
+
+
+def test_rbg_rejects_threefry_shaped_key_at_apply():
+    with jax.default_prng_impl("rbg"), pytest.raises(
+            ValueError, match=r"Apply must be called with an RNG as the second argument"):
+        hk.transform(_key_and_linear).apply({}, np.zeros((2,), np.uint32), X)
+
+
+@pytest.mark.parametrize("shape", [(4,), (3,), (2, 2)], ids=["rbg-shaped", "3", "2x2"])
+def test_default_impl_rejects_key_of_wrong_shape(shape):
+    with pytest.raises(ValueError, match=r"Init must be called with an RNG as the first argument"):
+        hk.transform(_key_and_linear).init(np.zeros(shape, np.uint32), X)
+
+
+def test_default_impl_key_still_accepted_after_rbg_block():
+    with jax.default_prng_impl("rbg"):
+        hk.transform(_key_and_linear).init(jax.random.PRNGKey(0), X)
+    params = hk.transform(_key_and_linear).init(jax.random.PRNGKey(0), X)
+    assert params["linear"]["w"].shape == (3, 2)

@@ -1,4 +1,4 @@
-"""hk.Module with Python's ABCs and Protocols; hk_core's typing protocols (Haiku 0.0.17 black box)."""
+"""hk.Module with ABCs and Protocols; hk_core's typing protocols (Haiku 0.0.17 black box)."""
 
 import abc
 import typing

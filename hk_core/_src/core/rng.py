@@ -37,9 +37,21 @@ def _split_ahead(key: jax.Array, num: int, steps: int) -> list:
     return out
 
 
-@functools.cache
+_KEY_SHAPES: dict[str, tuple[int, ...]] = {}
+
+
 def _raw_key_shape() -> tuple[int, ...]:
-    return tuple(jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape)
+    """Shape of a raw key of the default PRNG implementation now (``(2,)``; ``(4,)`` for rbg).
+
+    Read on each call: ``jax.default_prng_impl("rbg")`` may switch it in a ``with`` block.
+    """
+    impl = getattr(jax.config, "jax_default_prng_impl", None)
+    shape = _KEY_SHAPES.get(impl) if impl is not None else None
+    if shape is None:
+        shape = tuple(jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape)
+        if impl is not None:
+            _KEY_SHAPES[impl] = shape
+    return shape
 
 
 def is_typed_key(value: Any) -> bool:

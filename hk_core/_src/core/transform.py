@@ -7,13 +7,14 @@ frozen. Nothing escapes a frame, so both compose with every JAX transformation.
 
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple, TypeVar, Union
+from typing import Any, NamedTuple, Optional, TypeVar, Union
 
 import jax
 
 from hk_core._src.core import errors
 from hk_core._src.core import frame as frame_lib
 from hk_core._src.core import rng as rng_lib
+from hk_core._src.core.typing import MutableParams, MutableState, Params, State
 
 _INIT_RNG_ERROR = (
     "Init must be called with an RNG as the first argument, the required signature is: "
@@ -35,7 +36,12 @@ _TRACER_HINT = (
     "an `hk.transform`ed function leaked a tracer. Use the stateful versions instead "
     "(hk.vmap, hk.scan, hk.cond, hk.remat, ...), or apply JAX transforms to `init`/`apply`.")
 
+# The annotations `inspect.signature(init/apply)` shows, spelled as Haiku's (typing.Union
+# and Optional), so tools that read them see the same objects.
 RngArg = Union[jax.Array, int, None]
+_PARAMS_ARG = Optional[Params]
+_STATE_ARG = Optional[State]
+_POS = inspect.Parameter.POSITIONAL_OR_KEYWORD
 T = TypeVar("T")
 
 
@@ -125,19 +131,44 @@ def _check_not_jitted(f: Any) -> None:
             "`jax.jit(hk.transform(f).apply)`.")
 
 
-def _set_signature(fn: Callable, f: Callable, leading: list[tuple[str, Any]],
-                   drop: tuple[str, ...] = ()) -> None:
+def _signature_of(f: Callable) -> inspect.Signature | None:
     try:
-        signature = inspect.signature(f)
+        return inspect.signature(f)
     except (TypeError, ValueError):
+        return None
+
+
+def _set_signature(fn: Callable, f: Callable | inspect.Signature | None,
+                   leading: list[tuple[str, Any]], returns: Any = inspect.Signature.empty,
+                   drop: tuple[str, ...] = ()) -> None:
+    """Gives ``fn`` the signature ``(<leading>, <f's parameters but drop>) -> returns``.
+
+    ``leading`` entries are ``(name, annotation)``; an annotation of ``Parameter.empty``
+    leaves the parameter unannotated. Left as is when ``f``'s signature cannot be read or
+    does not combine (e.g. ``f`` has its own ``rng`` parameter).
+    """
+    signature = f if isinstance(f, inspect.Signature) or f is None else _signature_of(f)
+    if signature is None:
         return
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    added = [inspect.Parameter(name, kind, annotation=annotation) for name, annotation in leading]
+    added = [inspect.Parameter(name, _POS, annotation=annotation) for name, annotation in leading]
     rest = [p for name, p in signature.parameters.items() if name not in drop]
     try:
-        fn.__signature__ = signature.replace(parameters=added + rest)
+        fn.__signature__ = signature.replace(parameters=added + rest,
+                                             return_annotation=returns)
     except ValueError:
         pass
+
+
+def _derived_signature(fn: Callable, source: Callable, *, drop: int = 0,
+                       leading: list[tuple[str, Any]] = (), returns: Any = None) -> None:
+    """Sets ``fn``'s signature from ``source``'s: its first ``drop`` parameters replaced by
+    ``leading`` and, if given, another return annotation."""
+    signature = getattr(source, "__signature__", None)
+    if signature is None:
+        return
+    kept = list(signature.parameters.values())[drop:]
+    _set_signature(fn, signature.replace(parameters=kept), list(leading),
+                   signature.return_annotation if returns is None else returns)
 
 
 def transform_with_state(f: Callable) -> TransformedWithState:
@@ -156,15 +187,15 @@ def transform_with_state(f: Callable) -> TransformedWithState:
     """
     _check_not_jitted(f)
 
-    def init_fn(rng: RngArg = None, *args, **kwargs) -> tuple[dict, dict]:
+    def init_fn(rng: RngArg = None, *args, **kwargs) -> tuple[MutableParams, MutableState]:
         key = rng_lib.as_key(rng, _INIT_RNG_ERROR)
         seq = None if key is None else rng_lib.PRNGSequence(key)
         frame = frame_lib.Frame({}, {}, {}, seq, True)
         run_in_frame(frame, f, args, kwargs)
         return frame.params, frame.initial_state
 
-    def apply_fn(params: Mapping | None, state: Mapping | None, rng: RngArg = None, *args,
-                 **kwargs) -> tuple[Any, dict]:
+    def apply_fn(params: Params | None, state: State | None, rng: RngArg = None, *args,
+                 **kwargs) -> tuple[Any, MutableState]:
         params = _as_mapping(params, "params")
         state = _as_mapping(state, "state")
         key = rng_lib.as_key(rng, _APPLY_RNG_ERROR_STATEFUL)
@@ -174,9 +205,9 @@ def transform_with_state(f: Callable) -> TransformedWithState:
         out = run_in_frame(frame, f, args, kwargs)
         return out, frame.state
 
-    _set_signature(init_fn, f, [("rng", RngArg)])
-    _set_signature(apply_fn, f, [("params", Mapping | None), ("state", Mapping | None),
-                                 ("rng", RngArg)])
+    _set_signature(init_fn, f, [("rng", RngArg)], tuple[Params, State])
+    _set_signature(apply_fn, f, [("params", _PARAMS_ARG), ("state", _STATE_ARG),
+                                 ("rng", RngArg)], tuple[Any, State])
     return TransformedWithState(init_fn, apply_fn)
 
 
@@ -190,13 +221,13 @@ def without_state(f: TransformedWithState) -> Transformed:
         (1, 1)
     """
 
-    def init_fn(*args, **kwargs) -> dict:
+    def init_fn(*args, **kwargs) -> MutableParams:
         params, state = f.init(*args, **kwargs)
         if state:
             raise errors.NonEmptyStateError(_STATE_WITHOUT_STATE)
         return params
 
-    def apply_fn(params: Mapping | None, rng: RngArg = None, *args, **kwargs) -> Any:
+    def apply_fn(params: Params | None, rng: RngArg = None, *args, **kwargs) -> Any:
         if "state" in kwargs:
             raise TypeError(
                 "hk_core adds the arguments (params, state, rng) to apply: pass your function's "
@@ -208,16 +239,10 @@ def without_state(f: TransformedWithState) -> Transformed:
             raise errors.NonEmptyStateError(_STATE_WITHOUT_STATE)
         return out
 
-    _copy_signature(init_fn, f.init)
-    _copy_signature(apply_fn, f.apply, drop=("state",))
+    _derived_signature(init_fn, f.init, returns=Params)
+    _derived_signature(apply_fn, f.apply, drop=2, leading=[("params", _PARAMS_ARG)],
+                       returns=Any)
     return Transformed(init_fn, apply_fn)
-
-
-def _copy_signature(fn: Callable, source: Callable, drop: tuple[str, ...] = ()) -> None:
-    signature = getattr(source, "__signature__", None)
-    if signature is not None:
-        fn.__signature__ = signature.replace(
-            parameters=[p for n, p in signature.parameters.items() if n not in drop])
 
 
 def transform(f: Callable, *, apply_rng: bool = True) -> Transformed:
@@ -250,14 +275,17 @@ def with_empty_state(f: Transformed) -> TransformedWithState:
         {}
     """
 
-    def init_fn(*args, **kwargs) -> tuple[dict, dict]:
+    def init_fn(*args, **kwargs) -> tuple[MutableParams, MutableState]:
         return f.init(*args, **kwargs), {}
 
-    def apply_fn(params, state, *args, **kwargs) -> tuple[Any, dict]:
+    def apply_fn(params: Params, state: State | None, *args, **kwargs) -> tuple[Any, MutableState]:
         del state
         return f.apply(params, *args, **kwargs), {}
 
-    _copy_signature(init_fn, f.init)
+    _derived_signature(init_fn, f.init, returns=tuple[Params, State])
+    # Haiku 0.0.17 names the first parameter `param` in this signature (observed).
+    _derived_signature(apply_fn, f.apply, drop=1, leading=[("param", Params), ("state", State)],
+                       returns=tuple[Any, State])
     return TransformedWithState(init_fn, apply_fn)
 
 
@@ -275,28 +303,38 @@ def without_apply_rng(f: T) -> T:
     if isinstance(f, Transformed):
         return Transformed(f.init, _stateless_without_rng(f.apply))
     if isinstance(f, MultiTransformedWithState):
-        return MultiTransformedWithState(f.init, jax.tree.map(_stateful_without_rng, f.apply))
+        return MultiTransformedWithState(
+            f.init, jax.tree.map(_multi_without_rng(_stateful_without_rng), f.apply))
     if isinstance(f, MultiTransformed):
-        return MultiTransformed(f.init, jax.tree.map(_stateless_without_rng, f.apply))
+        return MultiTransformed(
+            f.init, jax.tree.map(_multi_without_rng(_stateless_without_rng), f.apply))
     raise ValueError(
         "hk.without_apply_rng expects the result of hk.transform, hk.transform_with_state, "
         f"hk.multi_transform or hk.multi_transform_with_state, got {type(f).__name__}.")
 
 
-def _stateless_without_rng(apply: Callable) -> Callable:
+def _stateless_without_rng(apply: Callable, keep_signature: bool = True) -> Callable:
     def apply_fn(params, *args, **kwargs):
         return apply(params, None, *args, **kwargs)
 
-    _copy_signature(apply_fn, apply, drop=("rng",))
+    if keep_signature:
+        _derived_signature(apply_fn, apply, drop=2, leading=[("params", _PARAMS_ARG)])
     return apply_fn
 
 
-def _stateful_without_rng(apply: Callable) -> Callable:
+def _stateful_without_rng(apply: Callable, keep_signature: bool = True) -> Callable:
     def apply_fn(params, state, *args, **kwargs):
         return apply(params, state, None, *args, **kwargs)
 
-    _copy_signature(apply_fn, apply, drop=("rng",))
+    if keep_signature:
+        _derived_signature(apply_fn, apply, drop=3,
+                           leading=[("params", _PARAMS_ARG), ("state", _STATE_ARG)])
     return apply_fn
+
+
+def _multi_without_rng(without_rng: Callable) -> Callable:
+    # Haiku's multi-transform applies lose their annotations here: `(params, *args, **kwargs)`.
+    return lambda apply: without_rng(apply, keep_signature=False)
 
 
 def _apply_structure(f: Callable[[], tuple[Callable, Any]]):
@@ -368,19 +406,22 @@ def multi_transform(f: Callable[[], tuple[Callable, Any]]) -> MultiTransformed:
     """
     stateful = multi_transform_with_state(f)
 
-    def init_fn(*args, **kwargs):
-        params, state = stateful.init(*args, **kwargs)
+    def init_fn(rng, *args, **kwargs) -> MutableParams:
+        params, state = stateful.init(rng, *args, **kwargs)
         if state:
             raise ValueError(_STATE_IN_MULTI)
         return params
 
     def stateless(apply):
-        def apply_fn(params, rng=None, *args, **kwargs):
+        def apply_fn(params: Params, rng=None, *args, **kwargs):
             out, state = apply(params, None, rng, *args, **kwargs)
             if state:
                 raise ValueError(_STATE_IN_MULTI)
             return out
 
+        # As Haiku's: `(params: Params, rng, *args, **kwargs)`, no return annotation.
+        _set_signature(apply_fn, inspect.signature(lambda *args, **kwargs: None),
+                       [("params", Params), ("rng", inspect.Parameter.empty)])
         return apply_fn
 
     return MultiTransformed(init_fn, jax.tree.map(stateless, stateful.apply))
