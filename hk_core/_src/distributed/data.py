@@ -30,7 +30,7 @@ def shard_batch(batch: Any, mesh: jax.sharding.Mesh,
             replicates the batch.
 
     Returns:
-        The batch as global ``jax.Array``s sharded ``P(axis)``.
+        The batch as global arrays (``jax.Array``) sharded ``P(axis)``.
 
     Raises:
         ValueError: if ``axis`` is not a mesh axis, or a leading dimension is not divisible by

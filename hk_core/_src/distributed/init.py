@@ -21,8 +21,8 @@ def sharded_init(transformed: Any, mesh: jax.sharding.Mesh, rules: rules_lib.Sha
     """Runs ``transformed.init`` so that every parameter is created already sharded.
 
     ``init`` is first traced with ``jax.eval_shape`` (no arrays are made) to get the abstract
-    params; ``rules`` turn them into ``NamedSharding``s, and ``init`` is then jitted with those
-    as ``out_shardings``, so XLA partitions the initializers and each device only ever
+    params; ``rules`` turn them into ``NamedSharding`` objects, and ``init`` is then jitted with
+    those as ``out_shardings``, so XLA partitions the initializers and each device only ever
     materializes its own shard (no full copy on the host or on any one device). Values equal
     an unsharded ``init`` with the same ``rng`` (JAX's partitionable threefry).
 

@@ -1,4 +1,4 @@
-"""``ShardingRules``: regular expressions on ``module/param`` paths mapped to ``PartitionSpec``s.
+"""``ShardingRules``: regular expressions on ``module/param`` paths mapped to partition specs.
 
 The rules shard params, and everything that mirrors them: a ``TrainState`` (or any pytree with
 ``params``/``state``/``opt_state`` fields) gets its optimizer-state leaves that mirror a param
@@ -115,7 +115,7 @@ def _leaf_shape_dtype(leaf: Any) -> tuple[tuple[int, ...], np.dtype]:
 
 
 class ShardingRules:
-    """Maps ``module/param`` paths to ``PartitionSpec``s; the first matching rule wins.
+    """Maps ``module/param`` paths to ``PartitionSpec`` objects; the first matching rule wins.
 
     Each pattern is a regular expression searched (``re.search``) in the path
     ``"<module path>/<param name>"``, e.g. ``"mlp/~/linear_0/w"``. An unmatched parameter is
@@ -189,7 +189,7 @@ class ShardingRules:
         """Returns one ``Placement`` per leaf of ``tree``, in ``jax.tree.leaves`` order.
 
         ``tree`` may be params (``{module: {name: array}}``, arrays or
-        ``jax.ShapeDtypeStruct``s), or any pytree holding them under a ``params`` field or
+        ``jax.ShapeDtypeStruct`` objects), or any pytree holding them under a ``params`` field or
         key (a ``TrainState``, ``{"params": ..., "opt_state": ...}``), with state under
         ``state``. Optimizer-state leaves whose path ends in a param's ``module``/``name``
         and whose shape equals that param's take the param's spec; other leaves of such a
@@ -282,7 +282,7 @@ class ShardingRules:
     def shardings(self, tree: Any, mesh: jax.sharding.Mesh) -> Any:
         """Returns a tree like ``tree`` with a ``NamedSharding`` per leaf.
 
-        ``tree`` may hold arrays or ``jax.ShapeDtypeStruct``s (from ``jax.eval_shape``); see
+        ``tree`` may hold arrays or ``jax.ShapeDtypeStruct`` objects (from ``jax.eval_shape``); see
         ``placements`` for how params, state and optimizer state are placed.
 
         Example:
