@@ -9,6 +9,7 @@ some are registered, pops, and records the module as used by its callers (for
 import abc
 import functools
 import inspect
+import pprint
 import types
 import typing
 from collections.abc import Callable
@@ -130,6 +131,56 @@ def _wrap_class_members(cls: type, clsdict: dict) -> None:
             setattr(cls, key, _wrap(value, key, cls))
 
 
+def _module_repr(module: Any) -> str:
+    """``Class(arg=value, ...)`` when ``module_auto_repr`` is on, else ``object``'s repr."""
+    ctor = module.__dict__.get("_hk_ctor_args")
+    if not _CONFIG.module_auto_repr or ctor is None:
+        return object.__repr__(module)
+    return _auto_repr(module, *ctor)
+
+
+_REPR_WIDTH = 80  # Haiku's: a longer one-line repr is laid out one argument per line
+
+
+def _same_as_default(value: Any, default: Any) -> bool:
+    if default is inspect.Parameter.empty:
+        return False
+    try:
+        return bool(value == default)
+    except Exception:  # noqa: BLE001 - arrays, tracers: ambiguous means "show it"
+        return False
+
+
+def _auto_repr(module: Any, args: tuple, kwargs: dict) -> str:
+    """``Class(arg=value, ...)`` from the constructor arguments that differ from defaults."""
+    try:
+        signature = inspect.signature(type(module).__init__)
+        bound = signature.bind(module, *args, **kwargs)
+    except (TypeError, ValueError):
+        return object.__repr__(module)
+    shown: list[tuple[str, Any]] = []  # (prefix, value); the prefix is '' for *args
+    for name, param in list(signature.parameters.items())[1:]:
+        if name not in bound.arguments:
+            continue
+        value = bound.arguments[name]
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            shown.extend(("", item) for item in value)
+        elif param.kind is inspect.Parameter.VAR_KEYWORD:
+            shown.extend((f"{key}=", item) for key, item in value.items())
+        elif not _same_as_default(value, param.default):
+            shown.append((f"{name}=", value))
+    class_name = type(module).__name__
+    line = f"{class_name}({', '.join(prefix + repr(value) for prefix, value in shown)})"
+    if len(line) <= _REPR_WIDTH:
+        return line
+    lines = []
+    for prefix, value in shown:
+        head = "    " + prefix
+        text = pprint.pformat(value).replace("\n", "\n" + " " * len(head))
+        lines.append(f"{head}{text},")
+    return class_name + "(\n" + "\n".join(lines) + "\n)"
+
+
 class ModuleMetaclass(type(typing.Protocol)):
     """Wraps public methods at class creation and construction at instance creation.
 
@@ -145,6 +196,11 @@ class ModuleMetaclass(type(typing.Protocol)):
         cls = super().__new__(mcs, name, bases, clsdict, **kwargs)
         if any(isinstance(base, ModuleMetaclass) for base in bases):
             _wrap_class_members(cls, clsdict)
+        if "__repr__" not in clsdict:
+            # Every class gets the automatic repr in its own __dict__, as in Haiku: a later
+            # @dataclasses.dataclass keeps it, and a parent's hand-written __repr__ is not
+            # inherited (a subclass has other constructor arguments).
+            cls.__repr__ = _module_repr
         return cls
 
     def __call__(cls, *args, **kwargs):
@@ -254,18 +310,6 @@ class Module(metaclass=ModuleMetaclass):
         frame = frame_lib.current_frame("`Module.state_dict`")
         return _owned_entries(frame.state, self)
 
-    def __repr__(self) -> str:
-        ctor = self.__dict__.get("_hk_ctor_args")
-        if not _CONFIG.module_auto_repr or ctor is None:
-            return object.__repr__(self)
-        args, kwargs = ctor
-        try:
-            bound = inspect.signature(type(self).__init__).bind(self, *args, **kwargs)
-        except TypeError:
-            return object.__repr__(self)
-        items = list(bound.arguments.items())[1:]
-        shown = ", ".join(f"{key}={value!r}" for key, value in items)
-        return f"{type(self).__name__}({shown})"
 
 
 def _owned_entries(tree, module) -> dict[str, Any]:
@@ -292,11 +336,17 @@ def to_module(f: Callable) -> type[Module]:
     """
 
     class ToModuleWrapper(Module):
-        def __init__(self, name: str | None = None):
+        def __init__(self, name=None):
+            if name is not None and not isinstance(name, str):
+                raise TypeError(
+                    f"Expected a string name as the first argument to the module constructor, "
+                    f"got: {name!r}. `hk.to_module({getattr(f, '__name__', 'fn')})` returns a "
+                    "class: instantiate it, then call the instance: `cls = hk.to_module(fn); "
+                    "mod = cls(); out = mod(x)`.")
             super().__init__(name=name if name is not None else f.__name__)
 
         def __call__(self, *args, **kwargs):
             return f(*args, **kwargs)
 
-    ToModuleWrapper.__doc__ = f.__doc__
+    ToModuleWrapper.__doc__ = f.__doc__ or "Module produced by `hk.to_module`."
     return ToModuleWrapper
