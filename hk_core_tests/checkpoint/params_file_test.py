@@ -139,9 +139,20 @@ def test_pickled_member_is_never_unpickled(tmp_path):
     buffer = io.BytesIO()
     np.save(buffer, np.array([_RunsCode()], dtype=object), allow_pickle=True)
     _replace_member(path, "m/w.npy", buffer.getvalue())
-    with pytest.raises(checkpoint.CheckpointCorruptionError, match=r"allow_pickle"):
+    with pytest.raises(checkpoint.CheckpointCorruptionError,
+                       match=r"evil\.npz: .*a member holds pickled Python objects") as info:
         checkpoint.load_params(path)
     assert not marker.exists()
+    assert "allow_pickle" not in str(info.value)  # never advise unpickling
+
+
+def test_file_that_is_not_a_zip_is_named_not_a_params_file_without_pickle_advice(tmp_path):
+    path = tmp_path / "notes.npz"
+    path.write_text("these are my notes, not params")
+    with pytest.raises(checkpoint.CheckpointCorruptionError,
+                       match=r"notes\.npz: cannot be read .*: it does not start as a zip") as info:
+        checkpoint.load_params(path)
+    assert "pickle" not in str(info.value)
 
 
 def test_load_of_missing_file_raises_file_not_found(tmp_path):

@@ -192,14 +192,25 @@ def _read_verified(npz: Any, location: str) -> dict[str, np.ndarray]:
 
 
 def _load_npz(location: str, target: Any) -> dict[str, dict[str, Any]]:
+    with open(location, "rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04":
+        # np.load would try the file as a pickle and suggest allow_pickle=True: never that.
+        what = "it is empty" if not head else "it does not start as a zip archive does"
+        raise errors.CheckpointCorruptionError(
+            location, f"cannot be read as a params file: {what} (an .npz params file is a "
+            "zip archive written by hk_core.checkpoint.save_params)")
     try:
         with np.load(location, allow_pickle=False) as npz:
             flat = _read_verified(npz, location)
     except errors.CheckpointCorruptionError:
         raise
     except Exception as e:  # zipfile, numpy header parsing and OS errors all mean "damaged"
+        reason = f"{type(e).__name__}: {e}"
+        if "pickle" in reason:  # numpy's advice to unpickle is never the fix here
+            reason = "a member holds pickled Python objects, which params files never do"
         raise errors.CheckpointCorruptionError(
-            location, f"cannot be read as a params file ({type(e).__name__}: {e})") from e
+            location, f"cannot be read as a params file ({reason})") from e
     if target is None:
         out: dict[str, dict[str, Any]] = {}
         for key, value in flat.items():
