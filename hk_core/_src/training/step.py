@@ -6,6 +6,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from hk_core._src.core import mesh_context
 from hk_core._src.training import metrics as metrics_lib
 from hk_core._src.training import train_state as train_state_lib
 
@@ -165,4 +166,7 @@ def make_train_step(
             metrics = jax.lax.pmean(metrics, axis_name)
         return train_state.apply_gradients(grads=grads, state=state), metrics
 
-    return jax.jit(train_step, donate_argnums=(0,) if donate else ())
+    # Traced under the inputs' mesh where it has Explicit axes (see core/mesh_context.py):
+    # no jax.set_mesh needed around the step.
+    return jax.jit(mesh_context.under_inputs_mesh(train_step),
+                   donate_argnums=(0,) if donate else ())
