@@ -50,7 +50,7 @@ class Frame:
 
     __slots__ = (
         "params", "params_frozen", "state", "initial_state", "input_state", "rng", "is_init",
-        "scopes", "pending_updaters", "trace_state", "serial", "__weakref__",
+        "scopes", "pending_updaters", "trace_state", "name_scopes", "serial", "__weakref__",
     )
 
     def __init__(self, params: Mapping, state: dict, input_state: Mapping, rng, is_init: bool):
@@ -68,7 +68,10 @@ class Frame:
         self.serial = next(_SERIALS)
         # The JAX trace this frame's code runs in; hk wrappers (hk.vmap, hk.cond, ...) swap
         # it while they trace their body. Compared only when `check_jax_usage` is on.
+        # `None` when `check_jax_usage` is off. Config is read once per frame: the hot
+        # paths then test frame slots, not the (thread-local) config.
         self.trace_state = opaque_trace_state() if _CONFIG.check_jax_usage else None
+        self.name_scopes = _CONFIG.profiler_name_scopes
 
     @property
     def scope(self) -> MethodScope:
@@ -98,7 +101,7 @@ def current_frame(what: str = "This hk_core function") -> Frame:
     if not frames:
         raise errors.not_in_transform(what)
     frame = frames[-1]
-    if _CONFIG.check_jax_usage:
+    if frame.trace_state is not None:
         check_jax_usage(frame, what)
     return frame
 

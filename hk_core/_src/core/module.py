@@ -78,15 +78,16 @@ def _wrap(method: Callable, method_name: str, owner: type) -> Callable:
         frames = _FRAMES.frames
         if not frames:
             raise ValueError(_NOT_IN_TRANSFORM)
-        if _CONFIG.check_jax_usage:
-            frame_lib.check_jax_usage(frames[-1], f"Module method {owner.__name__}.{method_name}")
-        scopes = frames[-1].scopes
+        frame = frames[-1]
+        if frame.trace_state is not None:
+            frame_lib.check_jax_usage(frame, f"Module method {owner.__name__}.{method_name}")
+        scopes = frame.scopes
         module_name = self.module_name
         scopes.append(frame_lib.MethodScope(self, naming_method, module_name))
         try:
             chain = _INTERCEPTORS.stack
             # Name scopes only label traced ops (HLO op names); eager ops never see them.
-            if _CONFIG.profiler_name_scopes and not _is_eager():
+            if frame.name_scopes and not _is_eager():
                 with jax.named_scope(self.name + scope_name_suffix):
                     if chain:
                         out = _intercepted(chain, method, method_name, owner, self, args, kwargs)
@@ -211,7 +212,7 @@ class ModuleMetaclass(type(typing.Protocol)):
         frames = _FRAMES.frames
         if not frames:
             raise ValueError(_NOT_IN_TRANSFORM)
-        if _CONFIG.check_jax_usage:
+        if frames[-1].trace_state is not None:
             frame_lib.check_jax_usage(frames[-1], f"Constructing {cls.__name__}")
         module._hk_ctor_args = (args, kwargs)  # before __init__: repr works inside it
         scopes = frames[-1].scopes

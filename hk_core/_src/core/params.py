@@ -14,12 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hk_core._src.core import config as config_lib
 from hk_core._src.core import eager
 from hk_core._src.core import errors
 from hk_core._src.core import frame as frame_lib
 
-_CONFIG = config_lib.get_config()
 
 
 class _Interceptors(threading.local):
@@ -233,7 +231,7 @@ def get_parameter(
     if not frames:
         raise errors.not_in_transform("`hk.get_parameter`")
     frame = frames[-1]
-    if _CONFIG.check_jax_usage:
+    if frame.trace_state is not None:
         frame_lib.check_jax_usage(frame, "`hk.get_parameter`")
     scope = frame.scopes[-1]
     bundle_name = scope.bundle
