@@ -99,6 +99,17 @@ class _DoNotStore:
 
 
 DO_NOT_STORE = _DoNotStore()
+"""Returned by a ``custom_setter`` to skip storing a state value.
+
+Example:
+    >>> def skip(next_setter, value, context):
+    ...     return hk.DO_NOT_STORE
+    >>> def f():
+    ...     with hk.custom_setter(skip):
+    ...         hk.set_state("s", jnp.ones([1]))
+    >>> hk.transform_with_state(f).init(None)[1]
+    {}
+"""
 
 
 class GetterContext(NamedTuple):

@@ -11,9 +11,38 @@ PRNGKey = jax.Array
 Initializer = Callable[[Sequence[int], Any], jax.Array]
 # State values are arrays in Haiku's aliases too (a pytree is allowed at run time).
 Params = Mapping[str, Mapping[str, jax.Array]]
+"""Parameters as ``init`` returns them: ``{module path: {name: array}}``.
+
+Example:
+    >>> f = hk.transform(lambda x: hk.Linear(2)(x))
+    >>> params: hk.Params = f.init(jax.random.key(0), jnp.ones([1, 3]))
+    >>> jax.tree.map(jnp.shape, params)
+    {'linear': {'b': (2,), 'w': (3, 2)}}
+"""
 State = Mapping[str, Mapping[str, jax.Array]]
+"""Model state (``hk.set_state``), laid out like ``Params``.
+
+Example:
+    >>> f = hk.transform_with_state(lambda: hk.set_state("count", jnp.zeros([])))
+    >>> params, state = f.init(None)
+    >>> state
+    {'~': {'count': Array(0., dtype=float32)}}
+"""
 MutableParams = MutableMapping[str, MutableMapping[str, jax.Array]]
+"""A ``Params`` whose dicts may be changed in place, as ``to_mutable_dict`` returns.
+
+Example:
+    >>> params = {"linear": {"w": jnp.ones([3, 2])}}
+    >>> mutable: hk.MutableParams = hk.data_structures.to_mutable_dict(params)
+    >>> mutable["linear"]["w"] = jnp.zeros([3, 2])
+"""
 MutableState = MutableMapping[str, MutableMapping[str, jax.Array]]
+"""A ``State`` whose dicts may be changed in place.
+
+Example:
+    >>> state: hk.MutableState = {"counter": {"n": jnp.zeros([])}}
+    >>> state["counter"]["n"] += 1
+"""
 
 
 class _StrictProtocol(Protocol):

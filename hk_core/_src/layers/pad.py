@@ -11,6 +11,16 @@ from typing import Any
 from hk_core._src.layers import spatial_args
 
 PadFn = Callable[[int], tuple[int, int]]
+"""Maps the effective kernel size of one dimension to ``(low, high)`` padding.
+
+Example:
+    >>> hk.pad.same(3), hk.pad.causal(3), hk.pad.full(3)
+    ((1, 1), (2, 0), (2, 2))
+    >>> conv = hk.transform(lambda x: hk.Conv1D(1, 3, padding=hk.pad.causal)(x))
+    >>> x = jnp.ones([1, 5, 1])
+    >>> conv.apply(conv.init(jax.random.key(0), x), None, x).shape
+    (1, 5, 1)
+"""
 
 
 def valid(effective_kernel_size: int) -> tuple[int, int]:
