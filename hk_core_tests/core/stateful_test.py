@@ -1,5 +1,7 @@
 """hk.vmap, scan, cond, switch, loops, remat, grad, eval_shape (API.md §2.5)."""
 
+import inspect
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -292,3 +294,105 @@ def test_stateful_wrappers_compose_with_jit_of_apply():
     params = g.init(KEY, xs)
     np.testing.assert_allclose(jax.jit(g.apply)(params, None, xs), g.apply(params, None, xs),
                                rtol=1e-6)
+
+
+# --- Edges of hk.vmap and hk.fori_loop (issue 13 item 9); behaviour observed under Haiku 0.0.17.
+
+_ROWS = jnp.ones([4, 3])
+
+
+def _row_keys(**vmap_kwargs):
+    f = hk.transform(lambda x: hk.vmap(lambda row: hk.next_rng_key(), **vmap_kwargs)(x))
+    return f.apply({}, jax.random.PRNGKey(0), _ROWS)
+
+
+@pytest.fixture
+def _split_rng_not_required():
+    hk.vmap.require_split_rng = False
+    try:
+        yield
+    finally:
+        hk.vmap.require_split_rng = True
+
+
+def test_vmap_without_split_rng_raises_type_error_by_default():
+    with pytest.raises(TypeError, match=r"requires the split_rng argument.*"
+                                        r"hk\.vmap\.require_split_rng = False"):
+        hk.transform(lambda x: hk.vmap(lambda r: r)(x)).apply({}, None, _ROWS)
+
+
+@pytest.mark.usefixtures("_split_rng_not_required")
+def test_vmap_without_split_rng_when_not_required_shares_keys():
+    keys = _row_keys()
+    assert keys.shape == (4, 2)
+    expected = np.broadcast_to(np.asarray(jax.random.split(jax.random.PRNGKey(0))[1]), (4, 2))
+    np.testing.assert_array_equal(np.asarray(keys), expected)
+
+
+@pytest.mark.usefixtures("_split_rng_not_required")
+def test_vmap_without_split_rng_when_not_required_creates_params_at_init():
+    f = hk.transform(lambda x: hk.vmap(lambda r: hk.Linear(2)(r))(x))
+    assert jax.tree.map(jnp.shape, f.init(jax.random.PRNGKey(0), _ROWS)) == {
+        "linear": {"b": (2,), "w": (3, 2)}}
+
+
+def test_vmap_split_rng_none_means_no_split():
+    keys = _row_keys(split_rng=None)
+    expected = np.broadcast_to(np.asarray(jax.random.split(jax.random.PRNGKey(0))[1]), (4, 2))
+    np.testing.assert_array_equal(np.asarray(keys), expected)
+
+
+def test_vmap_split_rng_none_creates_params_at_init():
+    f = hk.transform(lambda x: hk.vmap(lambda r: hk.Linear(2)(r), split_rng=None)(x))
+    assert jax.tree.map(jnp.shape, f.init(jax.random.PRNGKey(0), _ROWS)) == {
+        "linear": {"b": (2,), "w": (3, 2)}}
+
+
+def test_vmap_signature_shows_split_rng_as_required_keyword():
+    parameter = inspect.signature(hk.vmap).parameters["split_rng"]
+    assert (parameter.kind, parameter.default, parameter.annotation) == (
+        inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.empty, bool)
+
+
+def _fori_building_linear(lower, upper):
+    return hk.transform(
+        lambda x: hk.fori_loop(lower, upper, lambda i, v: hk.Linear(3)(v), x))
+
+
+@pytest.mark.parametrize("lower, upper", [(1, 2), (0, 1)], ids=["1-2", "0-1"])
+def test_fori_loop_single_iteration_body_may_build_modules(lower, upper):
+    f = _fori_building_linear(lower, upper)
+    params = f.init(jax.random.PRNGKey(0), _ROWS)
+    assert jax.tree.map(jnp.shape, params) == {"linear": {"b": (3,), "w": (3, 3)}}
+    w, b = np.asarray(params["linear"]["w"]), np.asarray(params["linear"]["b"])
+    expected = np.ones([4, 3], np.float32) @ w + b
+    chex.assert_trees_all_close(f.apply(params, None, _ROWS), expected, rtol=1e-6)
+    chex.assert_trees_all_close(jax.jit(f.apply)(params, None, _ROWS), expected, rtol=1e-6)
+
+
+def test_fori_loop_single_iteration_jitted_init_builds_modules():
+    params = jax.jit(_fori_building_linear(1, 2).init)(jax.random.PRNGKey(0), _ROWS)
+    assert jax.tree.map(jnp.shape, params) == {"linear": {"b": (3,), "w": (3, 3)}}
+
+
+@pytest.mark.parametrize("lower, upper", [(0, 2), (0, 3), (2, 2)], ids=["0-2", "0-3", "2-2"])
+def test_fori_loop_several_iterations_building_modules_is_a_clear_type_error(lower, upper):
+    with pytest.raises(TypeError, match=r"hk\.fori_loop: .*created new entries "
+                                        r"\(linear_1/b, linear_1/w\).*Build the modules before"):
+        _fori_building_linear(lower, upper).init(jax.random.PRNGKey(0), _ROWS)
+
+
+def test_fori_loop_traced_bounds_building_modules_is_a_clear_type_error():
+    f = hk.transform(lambda x, n: hk.fori_loop(0, n, lambda i, v: hk.Linear(3)(v), x))
+    with pytest.raises(TypeError, match=r"hk\.fori_loop: .*created new entries"):
+        jax.jit(f.init)(jax.random.PRNGKey(0), _ROWS, 1)
+
+
+@pytest.mark.parametrize("lower, upper", [(0, 3), (2, 2), (3, 2)], ids=["0-3", "2-2", "3-2"])
+def test_fori_loop_with_prebuilt_module_creates_params_at_init(lower, upper):
+    def forward(x):
+        linear = hk.Linear(3)
+        return hk.fori_loop(lower, upper, lambda i, v: linear(v), x)
+
+    params = hk.transform(forward).init(jax.random.PRNGKey(0), _ROWS)
+    assert list(params) == ["linear"]

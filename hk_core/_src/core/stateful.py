@@ -8,6 +8,7 @@ and read from the frame by closure.
 """
 
 import functools
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -169,14 +170,18 @@ def _broadcast_axes(arg, axis):
         is_leaf=lambda x: x is None)
 
 
+_SPLIT_RNG_NOT_GIVEN = object()
+
+
 def vmap(fun: Callable, in_axes=0, out_axes=0, axis_name: str | None = None,
-         axis_size: int | None = None, *, split_rng: bool | None = None,
+         axis_size: int | None = None, *, split_rng: bool | None = _SPLIT_RNG_NOT_GIVEN,
          spmd_axis_name=None) -> Callable:
     """``jax.vmap`` for code that uses modules: params and state are shared across the batch.
 
     Args:
-        split_rng: Required. True gives each batch element its own keys (not allowed while
-            creating params); False shares one sequence across the batch.
+        split_rng: Required (unless ``hk.vmap.require_split_rng = False``, then it defaults
+            to False). True gives each batch element its own keys (not allowed while
+            creating params); False or None shares one sequence across the batch.
 
     Example:
         >>> def f(x):
@@ -185,11 +190,13 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_name: str | None = None,
         >>> jax.tree.map(jnp.shape, params)
         {'linear': {'b': (2,), 'w': (3, 2)}}
     """
-    if split_rng is None:
-        raise TypeError(
-            "hk.vmap requires the keyword argument `split_rng`: True gives each mapped "
-            "element its own keys, False shares them. To opt out of this check set "
-            "`hk.vmap.require_split_rng = False`.")
+    if split_rng is _SPLIT_RNG_NOT_GIVEN:
+        if vmap.require_split_rng:
+            raise TypeError(
+                "hk.vmap requires the split_rng argument to be passed (a keyword): True gives "
+                "each mapped element its own keys, False shares them. To opt out of this "
+                "check set `hk.vmap.require_split_rng = False`.")
+        split_rng = False
     if not jax.tree.leaves(in_axes):
         raise ValueError(
             f"{getattr(fun, '__name__', repr(fun))} must have at least one non-None value in "
@@ -231,6 +238,10 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_name: str | None = None,
 
 
 vmap.require_split_rng = True
+# As Haiku shows it: `split_rng` is a required keyword (the sentinel default is internal).
+vmap.__signature__ = inspect.signature(vmap).replace(parameters=[
+    p.replace(default=inspect.Parameter.empty, annotation=bool) if p.name == "split_rng" else p
+    for p in inspect.signature(vmap).parameters.values()])
 
 
 # ------------------------------------------------------------------------- grad, remat, eval_shape
@@ -474,8 +485,34 @@ def map(f: Callable, xs: Any) -> Any:  # noqa: A001 - Haiku's name
     return ys
 
 
+def _concrete_int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, jax.errors.ConcretizationTypeError):  # a tracer: known only at run time
+        return None
+
+
+def _loop_created_error(before: FrameData, after: FrameData) -> TypeError:
+    created = sorted(
+        f"{bundle}/{name}"
+        for tree, old in ((after.params, before.params), (after.state, before.state))
+        for bundle, values in tree.items() for name in values
+        if name not in old.get(bundle, {}))
+    shown = ", ".join(created[:6]) + (", ..." if len(created) > 6 else "")
+    return TypeError(
+        "hk.fori_loop: at init the loop body runs once to create parameters, then the loop "
+        f"runs the other iterations; there the body created new entries ({shown}), so the "
+        "loop carry would change structure. Build the modules before the loop (e.g. "
+        "`linear = hk.Linear(...)` outside `body_fun`) so every iteration reuses them, or use "
+        "hk.scan / hk.layer_stack for parameters per iteration.")
+
+
 def fori_loop(lower, upper, body_fun: Callable, init_val: Any) -> Any:
     """``jax.lax.fori_loop`` for module code; at init one iteration runs eagerly first.
+
+    At init the first iteration runs outside the loop (creating the params it uses), the
+    rest inside, as in Haiku. With a single iteration the body may build its modules; with
+    more, build them before the loop.
 
     Example:
         >>> def f(x):
@@ -485,17 +522,25 @@ def fori_loop(lower, upper, body_fun: Callable, init_val: Any) -> Any:
     """
     frame = _require_frame("fori_loop")
     _top_up(frame)
-    if frame.is_init and not frame.params_frozen:
+    initializing = frame.is_init and not frame.params_frozen
+    if initializing:
         # Run one iteration outside the loop so that params and state it creates exist.
         init_val = body_fun(lower, init_val)
         _top_up(frame)
         lower = lower + 1
+        low, high = _concrete_int(lower), _concrete_int(upper)
+        if low is not None and low == high:
+            return init_val  # that was the only iteration
     pure = purify(body_fun, copy_names=False, top_up=True)
 
     def body(i, carry):
         data, value = carry
-        value, data = pure(data, i, value)
-        return data, value
+        value, new_data = pure(data, i, value)
+        if initializing and (
+                jax.tree.structure((new_data.params, new_data.state))
+                != jax.tree.structure((data.params, data.state))):
+            raise _loop_created_error(data, new_data)
+        return new_data, value
 
     with layer_calls.loop_body():
         data, value = jax.lax.fori_loop(lower, upper, body, (snapshot(frame), init_val))
