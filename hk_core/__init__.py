@@ -143,6 +143,8 @@ from hk_core._src.layers.unroll import static_unroll as static_unroll
 # --- experimental utilities: summary, to_dot ---
 from hk_core._src.layers.dot import to_dot as to_dot
 
+# The one version source: setup.cfg reads it (`attr:`) without importing hk_core, which
+# needs it to stay a plain string literal. Bump it here only (BUILD.md, "Release").
 __version__ = "0.1.0"
 
 __all__ = [
