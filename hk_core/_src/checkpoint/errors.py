@@ -15,6 +15,19 @@ class CheckpointCorruptionError(ValueError):
         location: The file or step directory that could not be trusted.
         path: The tree path of the array concerned (e.g. ``params/linear/w``), or None when
             the failure is not tied to one array.
+
+    Example:
+        >>> import os, tempfile
+        >>> from hk_core import checkpoint
+        >>> path = os.path.join(tempfile.mkdtemp(), "params.npz")
+        >>> checkpoint.save_params(path, {"linear": {"w": jnp.ones([3, 2])}})
+        >>> with open(path, "r+b") as f:
+        ...     _ = f.truncate(100)  # cut short, as by a crash mid-copy
+        >>> try:
+        ...     checkpoint.load_params(path)
+        ... except checkpoint.CheckpointCorruptionError as e:
+        ...     print(e.location == path, e.path)
+        True None
     """
 
     def __init__(self, location: str, message: str, path: str | None = None):
@@ -30,6 +43,17 @@ class CheckpointMismatchError(ValueError):
         path: The tree path that differs (e.g. ``params/linear/w``).
         expected: What ``target`` asks for at ``path`` (a shape, a dtype, or "present").
         actual: What the checkpoint holds there.
+
+    Example:
+        >>> import os, tempfile
+        >>> from hk_core import checkpoint
+        >>> path = os.path.join(tempfile.mkdtemp(), "params.npz")
+        >>> checkpoint.save_params(path, {"linear": {"w": jnp.ones([3, 2])}})
+        >>> try:
+        ...     checkpoint.load_params(path, target={"linear": {"w": jnp.ones([4, 2])}})
+        ... except checkpoint.CheckpointMismatchError as e:
+        ...     print(e.path, e.expected, e.actual)
+        linear/w (4, 2) (3, 2)
     """
 
     def __init__(self, location: str, path: str, what: str, expected: object, actual: object,

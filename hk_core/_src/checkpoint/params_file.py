@@ -250,6 +250,15 @@ def load_params(path: str | os.PathLike, target: Any = None) -> dict[str, Any]:
             tensor where one is to blame) or an hk_core file lacks its checksums.
         CheckpointMismatchError: if ``target`` has a key the file lacks (or the reverse) or
             another shape or dtype; the message names the key.
+
+    Example:
+        >>> import os, tempfile
+        >>> from hk_core import checkpoint
+        >>> path = os.path.join(tempfile.mkdtemp(), "params.npz")
+        >>> checkpoint.save_params(path, {"linear": {"w": jnp.ones([3, 2])}})
+        >>> params = checkpoint.load_params(path)
+        >>> jax.tree.map(jnp.shape, params)
+        {'linear': {'w': (3, 2)}}
     """
     location = os.fspath(path)
     if not os.path.exists(location):

@@ -32,6 +32,13 @@ class Config(threading.local):
         restore_flatmap: Legacy: checkpoint-restored structures use ``FlatMap``.
         rng_reserve_size: Keys an RNG sequence splits off at once.
         profiler_name_scopes: Module calls label traced ops with the module's name.
+
+    Example:
+        >>> with hk.config.context(module_auto_repr=False):
+        ...     hk.config.get_config().module_auto_repr
+        False
+        >>> hk.config.get_config().module_auto_repr
+        True
     """
 
     check_jax_usage: bool

@@ -28,6 +28,18 @@ class ShardingRuleError(ValueError):
         shape: Shape of the value.
         spec: The ``PartitionSpec`` that was tried (``None`` when no rule matched).
         mesh_axes: The mesh's ``{axis: size}``.
+
+    Example:
+        >>> from jax.sharding import PartitionSpec as P
+        >>> from hk_core import distributed
+        >>> mesh = distributed.make_mesh({"model": 1}, devices=jax.devices()[:1])
+        >>> rules = distributed.ShardingRules([(r"linear/w$", P(None, "model"))], strict=True)
+        >>> params = {"linear": {"w": jnp.ones([3, 4]), "b": jnp.ones([4])}}
+        >>> try:
+        ...     rules.placements(params, mesh)
+        ... except distributed.ShardingRuleError as e:
+        ...     print(e.path, e.shape, e.spec)
+        linear/b (4,) None
     """
 
     def __init__(self, message: str, path: str, shape: tuple[int, ...],
@@ -51,6 +63,17 @@ class Placement:
         spec: The ``PartitionSpec``.
         shard_count: Number of pieces the leaf is cut into (product of the sharded axes).
         nbytes: Total bytes of the leaf.
+
+    Example:
+        >>> from jax.sharding import PartitionSpec as P
+        >>> from hk_core import distributed
+        >>> mesh = distributed.make_mesh({"model": 1}, devices=jax.devices()[:1])
+        >>> rules = distributed.ShardingRules([(r"linear/w$", P(None, "model"))])
+        >>> params = {"linear": {"w": jnp.ones([3, 4]), "b": jnp.ones([4])}}
+        >>> for p in rules.placements(params, mesh):
+        ...     print(p.path, p.rule, tuple(p.spec), p.nbytes)
+        linear/b None () 16
+        linear/w linear/w$ (None, 'model') 48
     """
 
     path: str
