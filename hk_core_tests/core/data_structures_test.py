@@ -267,9 +267,20 @@ def test_merge_does_not_modify_inputs():
     [
         (np.zeros([2], np.float32), np.zeros([3], np.float32), r"a\.w: f32\[2\] vs f32\[3\]\."),
         (jnp.zeros([2]), jnp.zeros([2], jnp.bfloat16), r"a\.w: f32\[2\] vs bf16\[2\]\."),
-        (jnp.zeros([2, 3]), jnp.zeros([], jnp.int32), r"a\.w: f32\[2,3\] vs i32\[\]\."),
+        (jnp.zeros([2, 3]), jnp.zeros([], jnp.int32), r"a\.w: f32\[2,3\] vs s32\[\]\."),
+        # The rows below were recorded from Haiku 0.0.17 (black box, merge(check_duplicates=True)).
+        (jnp.zeros([2], bool), jnp.zeros([2], jnp.uint8), r"a\.w: bool\[2\] vs u8\[2\]\."),
+        (jnp.zeros([2], jnp.int16), jnp.zeros([2], jnp.uint32), r"a\.w: s16\[2\] vs u32\[2\]\."),
+        (jnp.zeros([2], jnp.int4), jnp.zeros([2], jnp.float8_e4m3fn),
+         r"a\.w: s4\[2\] vs f8_e4m3fn\[2\]\."),
+        (jax.random.key(0), jnp.zeros([2]), r"a\.w: key<fry>\[\] vs f32\[2\]\."),
+        (1, jnp.zeros([]), r"a\.w: 1 vs f32\[\]\."),
+        (np.float64(1), 1.0, r"a\.w: f64\[\] vs 1\.0\."),
+        ("s", jnp.zeros([2]), r"a\.w: 's' vs f32\[2\]\."),
+        (None, jnp.zeros([2]), r"a\.w: None vs f32\[2\]\."),
     ],
-    ids=["shape", "dtype", "shape_and_dtype"],
+    ids=["shape", "dtype", "shape_and_dtype", "bool_uint", "signed_int", "int4_float8", "key",
+         "int_vs_array", "numpy_scalar_vs_float", "str_vs_array", "none_vs_array"],
 )
 def test_merge_check_duplicates_mismatch_raises_value_error(first, second, message):
     with pytest.raises(ValueError, match="Duplicate array found with different shape/dtype for "
@@ -282,6 +293,14 @@ def test_merge_check_duplicates_same_shape_and_dtype_later_wins():
     out = ds.merge({"a": {"w": np.zeros([2], np.float32)}}, {"a": {"w": later}},
                    check_duplicates=True)
     assert out["a"]["w"] is later
+
+
+@pytest.mark.parametrize("first, second", [(1.0, 2), ("s", "t"), (np.float32(1), jnp.zeros([]))],
+                         ids=["numbers", "strings", "numpy_scalar_vs_array"])
+def test_merge_check_duplicates_equal_missing_or_same_shape_and_dtype_passes(first, second):
+    # Haiku 0.0.17 compares shape and dtype attributes, absent ones included: these pass.
+    out = ds.merge({"a": {"w": first}}, {"a": {"w": second}}, check_duplicates=True)
+    assert out["a"]["w"] is second
 
 
 def test_merge_without_check_duplicates_accepts_mismatched_shapes():

@@ -18,7 +18,7 @@ Predicate = Callable[[str, str, Any], bool]
 
 # Matches jax's short dtype spelling, so merge's message reads like Haiku's ("f32[2]").
 _DTYPE_PREFIX = re.compile(r"^(bfloat|float|uint|int|complex)")
-_SHORT_PREFIX = {"bfloat": "bf", "float": "f", "uint": "u", "int": "i", "complex": "c"}
+_SHORT_PREFIX = {"bfloat": "bf", "float": "f", "uint": "u", "int": "s", "complex": "c"}
 
 
 class FlatMap(Mapping[K, V]):
@@ -262,12 +262,13 @@ def partition_n(
     return parts
 
 
-def _is_array_like(value: Any) -> bool:
-    return hasattr(value, "shape") and hasattr(value, "dtype")
-
-
 def _short_str(value: Any) -> str:
-    dtype_name = np.dtype(value.dtype).name
+    """``f32[2,3]`` for an array-like (jax's spelling: ``s32``, ``bf16``, ``key<fry>``), else
+    the value's repr, as Haiku's message shows it (``'s'``, ``1.0``, ``None``)."""
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        return repr(value)
+    dtype = value.dtype
+    dtype_name = dtype.name if isinstance(dtype, np.dtype) else str(dtype)
     dtype_name = _DTYPE_PREFIX.sub(lambda m: _SHORT_PREFIX[m.group(1)], dtype_name)
     return f"{dtype_name}[{','.join(str(d) for d in value.shape)}]"
 
@@ -280,7 +281,8 @@ def merge(*structures: Structure, check_duplicates: bool = False) -> MutableStru
     Args:
         *structures: Two-level params or state mappings.
         check_duplicates: If true, an entry found in several inputs must have the same shape
-            and dtype in each (compared for values with ``shape`` and ``dtype``).
+            and dtype in each; a value without ``shape``/``dtype`` (a Python number) only
+            matches another such value.
 
     Returns:
         A new ``dict`` of dicts.
@@ -303,10 +305,10 @@ def merge(*structures: Structure, check_duplicates: bool = False) -> MutableStru
             for name, value in bundle.items():
                 if check_duplicates and name in out_bundle:
                     previous = out_bundle[name]
-                    if (
-                        _is_array_like(previous)
-                        and _is_array_like(value)
-                        and (previous.shape != value.shape or previous.dtype != value.dtype)
+                    # Haiku compares the (possibly missing) shape and dtype attributes, so
+                    # 1.0 vs 2 passes but 1 vs f32[] does not.
+                    if getattr(previous, "shape", None) != getattr(value, "shape", None) or (
+                        getattr(previous, "dtype", None) != getattr(value, "dtype", None)
                     ):
                         raise ValueError(
                             "Duplicate array found with different shape/dtype for "
