@@ -39,6 +39,7 @@ from jax.sharding import PartitionSpec as P
 
 import hk_core as hk
 from hk_core import distributed
+from hk_core import export
 from hk_core import training
 
 _common.define_flags(steps=400, batch_size=32, learning_rate=3e-3, quick_steps=10)
@@ -55,6 +56,10 @@ _MESH = flags.DEFINE_string(
 _SERVE_FROM = flags.DEFINE_string(
     "serve_from", None, "A --checkpoint_dir of an earlier run: restore only its params (the "
     "optimizer state is not read), sample text from them, and exit.")
+_QUANTIZE = flags.DEFINE_enum(
+    "quantize", None, ["int8"], "After training, also evaluate the params quantized to int8 "
+    "weights with per-channel scales (hk_core.export.quantize_int8) and print both eval "
+    "losses; with --serve_from, sample from the int8 weights.")
 _SAMPLE_CHARS = flags.DEFINE_integer("sample_chars", 200, "Characters sampled by --serve_from.")
 FLAGS = flags.FLAGS
 
@@ -230,6 +235,11 @@ def sample(apply, params, prompt: np.ndarray, num_chars: int, seed: int) -> np.n
     return np.asarray(ids[len(prompt):])
 
 
+def model_fn(vocab_size: int):
+    """The forward function ``[B, T] ids -> [B, T, vocab] logits`` that is transformed."""
+    return functools.partial(language_model, vocab_size=vocab_size)
+
+
 def serve(model, example, vocab: list[str], eval_ids: np.ndarray) -> None:
     """--serve_from: restores the params alone from a checkpoint and samples text."""
     import hk_core.checkpoint  # loads orbax: only when serving
@@ -241,8 +251,15 @@ def serve(model, example, vocab: list[str], eval_ids: np.ndarray) -> None:
     params = restored["params"]
     print(f"restored params ({sum(x.nbytes for x in jax.tree.leaves(params)):,} bytes, no "
           f"optimizer state) from {_SERVE_FROM.value} in {time.perf_counter() - start:.2f} s")
+    apply = model.apply
+    if _QUANTIZE.value:
+        forward = model_fn(len(vocab))
+        params = export.quantize_int8(forward, params, example)
+        apply = hk.without_apply_rng(hk.transform(export.int8_weights(forward))).apply
+        print(f"sampling from int8 weights ({sum(x.nbytes for x in jax.tree.leaves(params)):,} "
+              "bytes of params in all)")
     prompt = eval_ids[:_SEQ_LEN.value]
-    ids = sample(model.apply, params, prompt, _SAMPLE_CHARS.value, FLAGS.seed)
+    ids = sample(apply, params, prompt, _SAMPLE_CHARS.value, FLAGS.seed)
     print(f"prompt: {''.join(vocab[i] for i in prompt)!r}")
     print(f"sample: {''.join(vocab[i] for i in ids)!r}")
 
@@ -259,7 +276,7 @@ def main(argv):
           f"vocabulary {len(vocab)}; unigram entropy {entropy:.4f} nats/char")
 
     seq_len = _SEQ_LEN.value
-    forward = functools.partial(language_model, vocab_size=len(vocab))
+    forward = model_fn(len(vocab))
     model = hk.without_apply_rng(hk.transform(forward))
     example = jnp.zeros((2, seq_len), jnp.int32)
     if _SERVE_FROM.value:
@@ -292,7 +309,10 @@ def main(argv):
     eval_batch = windows(eval_ids, eval_starts, seq_len + 1)
     eval_loss = jax.jit(lambda params: loss_fn(params, None, None, eval_batch))
 
+    last = {}
+
     def evaluate(train_state):
+        last["params"] = train_state.params  # the final call sees the trained params
         return {"eval_loss": float(eval_loss(train_state.params))}
 
     result = _common.train(
@@ -300,6 +320,16 @@ def main(argv):
         eval_every=200, final={"unigram_entropy": entropy}, print_json=False)
     print(f"final eval loss {result['eval_loss']:.4f} nats/char = "
           f"{result['eval_loss'] / entropy:.2f} x unigram entropy {entropy:.4f}")
+    if _QUANTIZE.value:
+        params = jax.device_get(last["params"])
+        qparams = export.quantize_int8(forward, params, example)
+        int8_model = hk.without_apply_rng(hk.transform(export.int8_weights(forward)))
+        logits = jax.jit(int8_model.apply)(qparams, eval_batch[:, :-1])
+        result["int8_eval_loss"] = float(optax.softmax_cross_entropy_with_integer_labels(
+            logits, eval_batch[:, 1:]).mean())
+        change = result["int8_eval_loss"] / result["eval_loss"] - 1
+        print(f"int8 weights: eval loss {result['int8_eval_loss']:.4f} (float32 "
+              f"{result['eval_loss']:.4f}, {change:+.2%})")
     _common.print_result({**result, "loss_over_entropy": result["eval_loss"] / entropy})
 
 

@@ -1,8 +1,9 @@
 """``save_params`` / ``load_params``: params as one portable, checksummed file.
 
 ``.safetensors`` files are written and read by ``safetensors_file``. The ``.npz`` file,
-kept for files already written, is an ordinary NumPy ``.npz`` (a zip of ``.npy`` members, readable by any NumPy
-with ``allow_pickle=False``) whose keys are ``module/param`` paths, plus one member,
+kept for files already written, is an ordinary NumPy ``.npz`` (a zip of ``.npy`` members,
+readable by any NumPy with ``allow_pickle=False``) whose keys are ``module/param`` paths,
+plus one member,
 ``__hk_core_checksums__``, a JSON document stored as uint8 bytes that records each array's
 dtype, shape and SHA-256. Dtypes NumPy cannot describe in a ``.npy`` header (``bfloat16``,
 ``float8_*``) are stored as unsigned integers of the same width and viewed back on load.
