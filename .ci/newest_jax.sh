@@ -6,7 +6,9 @@
 # a fresh venv and runs the same test command as the main leg. Needs root. Everything lives
 # in a temporary directory that is removed on exit, failures included; the mounts are
 # undone first, and nothing is removed while any of them is still mounted.
-# Run from anywhere: `bash .ci/newest_jax.sh`. Env: DEBIAN_MIRROR overrides the mirror.
+# Run from anywhere: `bash .ci/newest_jax.sh [pytest args]`; the default is CI's full test
+# command, e.g. `bash .ci/newest_jax.sh hk_core_tests/core -x` runs one folder instead.
+# Env: DEBIAN_MIRROR overrides the mirror (default: the host's own Debian mirror).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -68,7 +70,7 @@ fi
 mirror="${DEBIAN_MIRROR:-$(
     { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
       grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{print $2}'
-    } | grep -E '/debian/?$' | head -n 1
+    } | grep -E '/debian/?$' | head -n 1 || true  # no sources file: the default below
 )}"
 mirror="${mirror:-http://deb.debian.org/debian}"
 echo "mirror: $mirror"
@@ -114,6 +116,8 @@ in_root /venv/bin/python -m pip list
 in_root /venv/bin/python --version
 in_root /venv/bin/python -c 'import jax; print("jax", jax.__version__)'
 
-step "tests (the README's test command)"
-in_root sh -c 'cd /src && /venv/bin/python -m pytest hk_core_tests --doctest-modules hk_core \
-    -q --durations=20'
+if [ $# -eq 0 ]; then
+    set -- hk_core_tests --doctest-modules hk_core -q --durations=20
+fi
+step "tests: pytest $*"
+in_root sh -c 'cd /src && exec /venv/bin/python -m pytest "$@"' pytest "$@"
