@@ -8,18 +8,41 @@ the error is raised, never on a hot path.
 from collections.abc import Iterable, Sequence
 
 
-class MissingRNGError(ValueError):
-    """Random numbers were requested but ``init``/``apply`` was given ``rng=None``."""
+_NO_RNG = ("You must pass a non-None PRNGKey to init and/or apply if you make use of random "
+           "numbers.")
 
-    def __init__(self, message: str | None = None):
-        super().__init__(
-            message
-            or "You must pass a non-None PRNGKey to init and/or apply if you make use of "
-            "random numbers.")
+
+class MissingRNGError(ValueError):
+    """Random numbers were requested but ``init``/``apply`` was given ``rng=None``.
+
+    The message starts with Haiku's sentence and then says which module asked for a key
+    and why, when known (``where``).
+    """
+
+    def __init__(self, message: str | None = None, where: str | None = None):
+        self.where = where
+        text = message or _NO_RNG
+        super().__init__(text if where is None else f"{text} {where}")
+
+
+def missing_rng(bundle: str, need: str, is_init: bool) -> MissingRNGError:
+    """The error for ``need`` (e.g. "`hk.next_rng_key`") run in module ``bundle`` without rng."""
+    place = "at the top level" if bundle == "~" else f"in module {bundle!r}"
+    call = "init" if is_init else "apply"
+    return MissingRNGError(where=(
+        f"{need} ran {place} during {call}, which was given rng=None: pass a key, e.g. "
+        f"`{call}({'' if is_init else 'params, '}jax.random.PRNGKey(0), ...)`."))
 
 
 class NonEmptyStateError(ValueError):
     """A function transformed without state created or changed state."""
+
+
+def non_empty_state(message: str, state) -> NonEmptyStateError:
+    """``message`` followed by the state entries (``module/name``) that were found."""
+    entries = sorted(f"{bundle}/{name}" for bundle, values in state.items() for name in values)
+    shown = ", ".join(repr(e) for e in entries[:8]) + (", ..." if len(entries) > 8 else "")
+    return NonEmptyStateError(f"{message} State entries found: {shown}.")
 
 
 class JaxUsageError(ValueError):

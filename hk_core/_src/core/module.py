@@ -97,6 +97,9 @@ def _wrap(method: Callable, method_name: str, owner: type) -> Callable:
                 out = _intercepted(chain, method, method_name, owner, self, args, kwargs)
             else:
                 out = method(self, *args, **kwargs)
+        except TypeError as error:  # costs nothing unless raised
+            _explain_dtype_error(error, self, frame, method_name, args, kwargs)
+            raise
         finally:
             scopes.pop()
         for scope in scopes:
@@ -107,6 +110,40 @@ def _wrap(method: Callable, method_name: str, owner: type) -> Callable:
 
     wrapped._hk_wrapped = method
     return wrapped
+
+
+def _explain_dtype_error(error: TypeError, module, frame, method_name: str, args, kwargs):
+    """Adds the module path and its parameters' dtypes to a dtype error JAX raised inside.
+
+    Only JAX's plain ``TypeError`` that mentions dtypes, raised while the innermost module
+    that owns parameters runs; outer modules leave it as it is.
+    """
+    if type(error) is not TypeError or getattr(error, "_hk_explained", False):
+        return
+    message = error.args[0] if error.args and isinstance(error.args[0], str) else None
+    if message is None or "dtype" not in message:
+        return
+    try:
+        bundle = frame.params.get(module.module_name)
+    except AttributeError:
+        return
+    if not bundle:
+        return
+    arrays = [leaf for leaf in jax.tree.leaves((args, kwargs)) if hasattr(leaf, "dtype")]
+    input_dtypes = sorted({str(leaf.dtype) for leaf in arrays})
+    owned = {name: str(getattr(value, "dtype", type(value).__name__))
+             for name, value in bundle.items()}
+    odd = {name: dtype for name, dtype in owned.items() if dtype not in input_dtypes}
+    path = module.module_name
+    shown = odd or owned
+    listed = ", ".join(f"'{path}/{name}' ({dtype})" for name, dtype in shown.items())
+    inputs = ", ".join(input_dtypes) or "no arrays"
+    detail = (f"In module {path!r} ({type(module).__name__}.{method_name}): parameter"
+              f"{'s' if len(shown) > 1 else ''} {listed}, inputs {inputs}. Parameters whose "
+              "dtype differs from the inputs' make this op fail: were the params (or the "
+              "inputs) cast or loaded with another dtype?")
+    error.args = (f"{message}\n\n{detail}", *error.args[1:])
+    error._hk_explained = True
 
 
 def _intercepted(chain, method, method_name, owner, module, args, kwargs):

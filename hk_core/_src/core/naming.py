@@ -142,9 +142,14 @@ class _NameScope:
 
     def __enter__(self) -> None:
         if self._state == "active":
-            raise ValueError("name_scope is not reentrant")
+            raise ValueError(
+                f"name_scope is not reentrant: the scope {self._scopes[-1].bundle!r} is already "
+                "active; open a new hk.name_scope for the inner block.")
         if self._state == "done":
-            raise ValueError("name_scope is not reusable: create a new one for each `with`.")
+            raise ValueError(
+                f"name_scope is not reusable: the scope {self._scopes[-1].bundle!r} was already "
+                "entered and exited; call hk.name_scope again for each `with` (a new call "
+                "gives a new, uniquified name).")
         self._state = "active"
         self._frame = frame_lib.current_frame("`hk.name_scope`")
         self._frame.scopes.extend(self._scopes)

@@ -279,10 +279,14 @@ def _create_parameter(frame, scope, bundle_name, name, shape, dtype, init):
             value = _create(_CHAINS.param_creators, shape, dtype, init, context)
         else:
             value = eager.call_initializer(init, shape, dtype)
-    except errors.MissingRNGError as rng_error:
+    except errors.MissingRNGError:
         if frame.params_frozen:
-            raise _missing_parameter(frame, bundle_name, name) from rng_error
-        raise
+            # The parameter is what is missing; the key was needed only because apply tried
+            # to create it, so that error is not the cause to show (issue 13).
+            raise _missing_parameter(frame, bundle_name, name) from None
+        raise errors.missing_rng(
+            bundle_name, f"Creating parameter {name!r} (its initializer draws random numbers)",
+            frame.is_init) from None
     if value is DO_NOT_STORE:
         return value
     if frame.params_frozen:
@@ -330,11 +334,16 @@ def get_state(
                 f"Must provide shape and dtype to initialize state {name!r} in {bundle_name!r}.")
         if _CHAINS.lifts:
             _check_lift_closure(frame)
-        if _CHAINS.state_creators:
-            context = _context(frame, scope, bundle_name, name, dtype, shape, init)
-            value = _create(_CHAINS.state_creators, shape, dtype, init, context)
-        else:
-            value = eager.call_initializer(init, shape, dtype)
+        try:
+            if _CHAINS.state_creators:
+                context = _context(frame, scope, bundle_name, name, dtype, shape, init)
+                value = _create(_CHAINS.state_creators, shape, dtype, init, context)
+            else:
+                value = eager.call_initializer(init, shape, dtype)
+        except errors.MissingRNGError:
+            raise errors.missing_rng(
+                bundle_name, f"Creating state {name!r} (its initializer draws random numbers)",
+                frame.is_init) from None
         if value is not DO_NOT_STORE:
             frame.state.setdefault(bundle_name, {})[name] = value
             frame.initial_state.setdefault(bundle_name, {})[name] = value

@@ -200,9 +200,11 @@ def _count(num: int) -> None:
 
 
 def _sequence(what: str) -> PRNGSequence:
-    seq = frame_lib.current_frame(what).rng
+    frame = frame_lib.current_frame(what)
+    seq = frame.rng
     if seq is None:
-        raise errors.MissingRNGError()
+        bundle = frame.scopes[-1].bundle
+        raise errors.missing_rng("~" if bundle is None else bundle, what, frame.is_init)
     return seq
 
 

@@ -224,7 +224,7 @@ def without_state(f: TransformedWithState) -> Transformed:
     def init_fn(*args, **kwargs) -> MutableParams:
         params, state = f.init(*args, **kwargs)
         if state:
-            raise errors.NonEmptyStateError(_STATE_WITHOUT_STATE)
+            raise errors.non_empty_state(_STATE_WITHOUT_STATE, state)
         return params
 
     def apply_fn(params: Params | None, rng: RngArg = None, *args, **kwargs) -> Any:
@@ -236,7 +236,7 @@ def without_state(f: TransformedWithState) -> Transformed:
         key = rng_lib.as_key(rng, _APPLY_RNG_ERROR_STATELESS)
         out, state = f.apply(params, None, key, *args, **kwargs)
         if state:
-            raise errors.NonEmptyStateError(_STATE_WITHOUT_STATE)
+            raise errors.non_empty_state(_STATE_WITHOUT_STATE, state)
         return out
 
     _derived_signature(init_fn, f.init, returns=Params)
