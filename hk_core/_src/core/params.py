@@ -269,30 +269,36 @@ def _create_parameter(frame, scope, bundle_name, name, shape, dtype, init):
         raise ValueError(
             f"Initializer must be specified. (module {bundle_name!r}, parameter {name!r} is "
             "missing and no `init` was given.)")
-    if _CHAINS.lifts:
-        _check_lift_closure(frame)
-    # `shape` goes to creators and `init` exactly as the caller gave it (a list stays a
-    # list), as in Haiku.
-    try:
-        if _CHAINS.param_creators:
-            context = _context(frame, scope, bundle_name, name, dtype, shape, init)
-            value = _create(_CHAINS.param_creators, shape, dtype, init, context)
-        else:
-            value = eager.call_initializer(init, shape, dtype)
-    except errors.MissingRNGError:
-        if frame.params_frozen:
-            # The parameter is what is missing; the key was needed only because apply tried
-            # to create it, so that error is not the cause to show (issue 13).
-            raise _missing_parameter(frame, bundle_name, name) from None
-        raise errors.missing_rng(
-            bundle_name, f"Creating parameter {name!r} (its initializer draws random numbers)",
-            frame.is_init) from None
+    value = _new_value(frame, scope, _CHAINS.param_creators, "parameter", bundle_name, name,
+                       shape, dtype, init)
     if value is DO_NOT_STORE:
         return value
     if frame.params_frozen:
         raise _missing_parameter(frame, bundle_name, name)
     frame.params.setdefault(bundle_name, {})[name] = value
     return value
+
+
+def _new_value(frame, scope, creators: list, kind: str, bundle_name: str, name: str, shape,
+               dtype, init):
+    """Runs the creators and ``init`` for a missing parameter or state value (slow path)."""
+    if _CHAINS.lifts:
+        _check_lift_closure(frame)
+    # `shape` goes to creators and `init` exactly as the caller gave it (a list stays a
+    # list), as in Haiku.
+    try:
+        if creators:
+            context = _context(frame, scope, bundle_name, name, dtype, shape, init)
+            return _create(creators, shape, dtype, init, context)
+        return eager.call_initializer(init, shape, dtype)
+    except errors.MissingRNGError:
+        if kind == "parameter" and frame.params_frozen:
+            # The parameter is what is missing; the key was needed only because apply tried
+            # to create it, so that error is not the cause to show (issue 13).
+            raise _missing_parameter(frame, bundle_name, name) from None
+        raise errors.missing_rng(
+            bundle_name, f"Creating {kind} {name!r} (its initializer draws random numbers)",
+            frame.is_init) from None
 
 
 def _missing_parameter(frame, bundle_name: str, name: str) -> errors.MissingParameterError:
@@ -332,18 +338,8 @@ def get_state(
         if shape is None or dtype is None:
             raise ValueError(
                 f"Must provide shape and dtype to initialize state {name!r} in {bundle_name!r}.")
-        if _CHAINS.lifts:
-            _check_lift_closure(frame)
-        try:
-            if _CHAINS.state_creators:
-                context = _context(frame, scope, bundle_name, name, dtype, shape, init)
-                value = _create(_CHAINS.state_creators, shape, dtype, init, context)
-            else:
-                value = eager.call_initializer(init, shape, dtype)
-        except errors.MissingRNGError:
-            raise errors.missing_rng(
-                bundle_name, f"Creating state {name!r} (its initializer draws random numbers)",
-                frame.is_init) from None
+        value = _new_value(frame, scope, _CHAINS.state_creators, "state", bundle_name, name,
+                           shape, dtype, init)
         if value is not DO_NOT_STORE:
             frame.state.setdefault(bundle_name, {})[name] = value
             frame.initial_state.setdefault(bundle_name, {})[name] = value
