@@ -2,9 +2,9 @@
 
 Built on ``jax.export``: the function is traced once with example arguments, lowered to
 StableHLO and serialized (this needs the ``flatbuffers`` package: the ``export`` extra,
-``pip install ".[export]"`` in a checkout). The bytes hold the computation and, when params are bound, the
-params themselves as constants. Loading needs only JAX: the model's Python code, hk_core's
-modules and the original process are not involved.
+``pip install ".[export]"`` in a checkout). The bytes hold the computation and, when
+params are bound, the params themselves as constants. Loading needs only JAX: the model's
+Python code, hk_core's modules and the original process are not involved.
 """
 
 import os
