@@ -203,9 +203,17 @@ def test_unknown_data_format_raises_value_error_naming_module():
         hk.transform(lambda: hk.Conv2D(2, 3, data_format="NCHWC")).init(None)
 
 
-def test_unknown_padding_string_raises_value_error_naming_module():
-    with pytest.raises(ValueError, match=r"conv1_d: padding must be 'SAME', 'VALID'.*got 'FULL'"):
-        hk.transform(lambda: hk.Conv1D(2, 3, padding="FULL")).init(None)
+@pytest.mark.parametrize("error_type", [ValueError, RuntimeError])
+def test_unknown_padding_string_on_call_raises_value_and_runtime_error_naming_module(error_type):
+    # Haiku 0.0.17 raises RuntimeError ("Unrecognized padding type ...") from lax on call.
+    f = hk.transform(lambda x: hk.Conv1D(2, 3, padding="FULL")(x))
+    with pytest.raises(error_type, match=r"conv1_d: padding must be 'SAME', 'VALID'.*got 'FULL'"):
+        f.init(jax.random.PRNGKey(0), jnp.zeros((1, 6, 1)))
+
+
+def test_unknown_padding_string_is_kept_upper_cased_until_call():
+    # Haiku 0.0.17 builds Conv1D(padding='full') and stores 'FULL'; only the call fails.
+    assert hk.transform(lambda: hk.Conv1D(2, 3, padding="full").padding).apply({}, None) == "FULL"
 
 
 def test_lower_case_padding_string_is_accepted():

@@ -190,7 +190,17 @@ def test_output_shape_of_wrong_length_raises_type_error_naming_argument():
         hk.transform(lambda: hk.Conv2DTranspose(2, 3, output_shape=(4, 4, 4))).init(None)
 
 
-def test_unknown_padding_string_raises_value_error_naming_module():
-    with pytest.raises(ValueError, match=r"conv1_d_transpose: padding must be 'SAME', 'VALID', a "
+@pytest.mark.parametrize("error_type", [ValueError, RuntimeError])
+def test_unknown_padding_string_on_call_raises_value_and_runtime_error_naming_module(error_type):
+    # Haiku 0.0.17 builds the layer and raises RuntimeError from lax when it is called.
+    f = hk.transform(lambda x: hk.Conv1DTranspose(2, 3, padding="FULL")(x))
+    with pytest.raises(error_type, match=r"conv1_d_transpose: padding must be 'SAME', 'VALID', a "
                                          r"\(low, high\) pair or a sequence of pairs, got 'FULL'"):
-        hk.transform(lambda: hk.Conv1DTranspose(2, 3, padding="FULL")).init(None)
+        f.init(jax.random.PRNGKey(0), jnp.zeros((1, 6, 1)))
+
+
+def test_padding_is_stored_as_given():
+    # Haiku 0.0.17 keeps a transposed conv's padding unchanged: case and list included.
+    f = hk.transform(lambda: (hk.Conv1DTranspose(2, 3, padding="same").padding,
+                              hk.Conv2DTranspose(2, 3, padding=[(1, 2)]).padding))
+    assert f.apply({}, None) == ("same", [(1, 2)])

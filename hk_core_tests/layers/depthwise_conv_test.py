@@ -124,3 +124,12 @@ def test_kernel_shape_of_wrong_length_raises_type_error_naming_argument():
     with pytest.raises(TypeError, match=r"depthwise_conv1_d: kernel_shape must be a scalar or "
                                         r"sequence of length 1 or sequence of length 1\."):
         hk.transform(lambda: hk.DepthwiseConv1D(1, (3, 3))).init(None)
+
+
+@pytest.mark.parametrize("error_type", [ValueError, RuntimeError])
+def test_unknown_padding_string_on_call_raises_value_and_runtime_error_naming_module(error_type):
+    # Haiku 0.0.17 builds the layer and raises RuntimeError from lax when it is called.
+    f = hk.transform(lambda x: hk.DepthwiseConv2D(1, 3, padding="FULL")(x))
+    with pytest.raises(error_type, match=r"depthwise_conv2_d: padding must be 'SAME', 'VALID'.*"
+                                         r"got 'FULL'"):
+        f.init(jax.random.PRNGKey(0), jnp.zeros((1, 4, 4, 1)))

@@ -232,12 +232,31 @@ def test_reset_core_casts_initial_state_to_the_state_dtype():
     assert (new_state.hidden.dtype, new_state.cell.dtype) == (jnp.bfloat16, jnp.bfloat16)
 
 
-def test_reset_that_is_not_a_shape_prefix_names_module_and_shapes():
+# Shapes and wording recorded from Haiku 0.0.17 (black box: ResetCore(LSTM(3)), batch 2).
+@pytest.mark.parametrize("make_reset, reset_shape", [
+    (lambda: jnp.array([True, False, True]), r"\(3,\)"),
+    (lambda: jnp.array([[True, False]]), r"\(1, 2\)"),
+    (lambda: jnp.zeros([2, 4], bool), r"\(2, 4\)"),
+    (lambda: hk.LSTMState(jnp.zeros([2, 3, 1], bool), jnp.array([True, False])), r"\(2, 3, 1\)"),
+    (lambda: hk.LSTMState(jnp.array([True, False]), jnp.array([True])), r"\(1,\)"),
+], ids=["longer_batch", "extra_leading_axis", "wider_features", "higher_rank_leaf",
+        "one_leaf_too_short"])
+def test_reset_that_is_not_a_shape_prefix_names_module_and_shapes(make_reset, reset_shape):
     x, state = jnp.ones([2, 2]), hk.LSTMState(jnp.ones([2, 3]), jnp.ones([2, 3]))
-    expected = (r"reset_core: should_reset of shape \(3,\) must be a prefix of the shape of its "
-                r"state leaf, \(2, 3\)")
+    expected = (rf"reset_core: should_reset signal shape {reset_shape} is not compatible with "
+                r"state shape \(2, 3\)")
     with pytest.raises(ValueError, match=expected):
-        hk.transform(_reset_lstm).init(0, x, jnp.array([True, False, True]), state)
+        hk.transform(_reset_lstm).init(0, x, make_reset(), state)
+
+
+@pytest.mark.parametrize("make_reset", [
+    lambda: jnp.array([True, False]), lambda: jnp.zeros([2, 3], bool), lambda: True,
+    lambda: hk.LSTMState(jnp.zeros([2, 3], bool), jnp.array([True, False])),
+], ids=["batch", "full_leaf_shape", "python_bool", "per_leaf"])
+def test_reset_that_conforms_to_the_state_is_accepted(make_reset):
+    x, state = jnp.ones([2, 2]), hk.LSTMState(jnp.ones([2, 3]), jnp.ones([2, 3]))
+    params = hk.transform(_reset_lstm).init(0, x, make_reset(), state)
+    assert jax.tree.map(jnp.shape, params) == {"lstm/linear": {"b": (12,), "w": (5, 12)}}
 
 
 def test_reset_with_wrong_structure_names_module():

@@ -48,22 +48,35 @@ def dimension_numbers(num_spatial_dims: int, channels_last: bool,
     return lax.ConvDimensionNumbers(lhs_spec=image, rhs_spec=kernel, out_spec=image)
 
 
+class UnknownPaddingError(ValueError, RuntimeError):
+    """A conv's padding string is neither ``'SAME'`` nor ``'VALID'`` (any case).
+
+    Haiku 0.0.17 lets ``lax`` reject it when the layer is called, with a ``RuntimeError``;
+    this error is raised at the same point and is both that type and a ``ValueError``.
+    """
+
+
 def string_padding(padding: str, where: str, with_padfn: bool = True) -> str:
-    """Upper-cases ``'same'``/``'valid'``; any other string is an error naming ``where``."""
+    """Upper-cases ``'same'``/``'valid'``; any other string is an error naming ``where``.
+
+    Raises:
+        UnknownPaddingError: for another string (a ``ValueError`` and a ``RuntimeError``).
+    """
     upper = padding.upper()
     if upper not in _STRING_PADDINGS:
         others = "a (low, high) pair, a sequence of pairs or a padding function" if with_padfn \
             else "a (low, high) pair or a sequence of pairs"
-        raise ValueError(
+        raise UnknownPaddingError(
             f"{where}: padding must be 'SAME', 'VALID', {others}, got {padding!r}.")
     return upper
 
 
 def resolve_padding(padding: Any, kernel_shape: Sequence[int], rate: Sequence[int], n: int,
                     where: str) -> str | tuple[tuple[int, int], ...]:
-    """Returns ``'SAME'``/``'VALID'`` unchanged, or explicit ``(low, high)`` pairs per dim."""
+    """Returns a padding string unchanged (checked on call, as in Haiku, by ``string_padding``),
+    or explicit ``(low, high)`` pairs per dim."""
     if isinstance(padding, str):
-        return string_padding(padding, where)
+        return padding
     try:
         if pad_lib.is_padfn(padding):
             return pad_lib.create_from_padfn(padding, kernel_shape, rate, n)
@@ -80,12 +93,14 @@ def check_num_spatial_dims(num_spatial_dims: int, where: str) -> None:
 
 
 def store_output_args(layer: module.Module, with_bias: bool, w_init: Any, b_init: Any,
-                      data_format: str, kernel_out_first: bool = False) -> None:
+                      data_format: str, kernel_out_first: bool = False
+                      ) -> lax.ConvDimensionNumbers:
     """Stores the bias, initializer and layout settings that every conv variant keeps.
 
-    Sets ``with_bias``, ``w_init``, ``b_init`` (default zeros), ``data_format``,
-    ``channel_index`` and ``dimension_numbers`` on ``layer``, whose ``num_spatial_dims`` is
-    already set; ``finish`` reads them back.
+    Sets ``with_bias``, ``w_init``, ``b_init`` (default zeros), ``data_format`` and
+    ``channel_index`` on ``layer``, whose ``num_spatial_dims`` is already set; ``finish``
+    reads them back. Returns the dimension numbers, which each variant stores under the
+    attribute name Haiku gives them.
     """
     where = layer.module_name
     layer.with_bias = with_bias
@@ -93,8 +108,7 @@ def store_output_args(layer: module.Module, with_bias: bool, w_init: Any, b_init
     layer.b_init = b_init if b_init is not None else jnp.zeros
     layer.data_format = data_format
     layer.channel_index = channel_index(data_format, where)
-    layer.dimension_numbers = dimension_numbers(
-        layer.num_spatial_dims, layer.channel_index == -1, kernel_out_first)
+    return dimension_numbers(layer.num_spatial_dims, layer.channel_index == -1, kernel_out_first)
 
 
 def ensure_batched(inputs: jax.Array, num_spatial_dims: int, where: str,
@@ -204,8 +218,8 @@ class ConvND(module.Module):
             name: Module name; defaults to the snake-cased class name.
 
         Raises:
-            ValueError: if ``num_spatial_dims`` is not positive, or ``data_format`` or a
-                padding string is unknown.
+            ValueError: if ``num_spatial_dims`` is not positive or ``data_format`` is
+                unknown (an unknown padding string fails on call).
             TypeError: if ``kernel_shape``, ``stride``, ``rate`` or ``padding`` has a
                 length other than 1 or ``num_spatial_dims``.
         """
@@ -217,11 +231,13 @@ class ConvND(module.Module):
         self.output_channels = output_channels
         self.kernel_shape = spatial_args.replicate(kernel_shape, n, "kernel_shape", where)
         self.stride = spatial_args.replicate(stride, n, "stride", where)
-        self.rate = spatial_args.replicate(rate, n, "rate", where)
-        self.kernel_dilation = self.rate
+        self.kernel_dilation = spatial_args.replicate(rate, n, "rate", where)
         self.lhs_dilation = (1,) * n
-        self.padding = resolve_padding(padding, self.kernel_shape, self.rate, n, where)
-        store_output_args(self, with_bias, w_init, b_init, data_format)
+        # Haiku keeps a padding string upper-cased and an unknown one fails only on call.
+        if isinstance(padding, str):
+            padding = padding.upper()
+        self.padding = resolve_padding(padding, self.kernel_shape, self.kernel_dilation, n, where)
+        self.dimension_numbers = store_output_args(self, with_bias, w_init, b_init, data_format)
         self.mask = mask
         self.feature_group_count = feature_group_count
 
@@ -240,6 +256,8 @@ class ConvND(module.Module):
             ValueError: if the rank of ``inputs`` is not ``num_spatial_dims + 1`` or ``+ 2``,
                 if the channels do not divide by ``feature_group_count``, or if ``mask``
                 does not have the shape of ``w``; the message names this module's path.
+            UnknownPaddingError: if ``padding`` is a string other than ``'SAME'``/``'VALID'``
+                (a ``ValueError`` and, like Haiku's error, a ``RuntimeError``).
         """
         where = self.module_name
         inputs, unbatched = ensure_batched(inputs, self.num_spatial_dims, where, "ConvND")
@@ -252,8 +270,11 @@ class ConvND(module.Module):
         w_shape = self.kernel_shape + (in_channels // groups, self.output_channels)
         w = weight(w_shape, inputs.dtype, self.w_init, int(np.prod(w_shape[:-1])), self.mask,
                    where)
+        padding = self.padding
+        if isinstance(padding, str):
+            padding = string_padding(padding, where)
         out = lax.conv_general_dilated(
-            inputs, w, window_strides=self.stride, padding=self.padding,
+            inputs, w, window_strides=self.stride, padding=padding,
             lhs_dilation=self.lhs_dilation, rhs_dilation=self.kernel_dilation,
             dimension_numbers=self.dimension_numbers, feature_group_count=groups,
             precision=precision)

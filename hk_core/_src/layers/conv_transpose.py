@@ -90,8 +90,9 @@ class ConvNDTranspose(module.Module):
             name: Module name; defaults to the snake-cased class name.
 
         Raises:
-            ValueError: if ``num_spatial_dims`` is not positive, ``data_format`` or a padding
-                string is unknown, or ``output_shape`` is given with explicit padding.
+            ValueError: if ``num_spatial_dims`` is not positive, ``data_format`` is unknown, or
+                ``output_shape`` is given with explicit padding (an unknown padding string
+                fails on call, as in Haiku).
             TypeError: if ``kernel_shape``, ``stride``, ``output_shape`` or ``padding`` has
                 a length other than 1 or ``num_spatial_dims``, or ``padding`` is a function.
         """
@@ -110,16 +111,15 @@ class ConvNDTranspose(module.Module):
                 raise ValueError(
                     f"{where}: When specifying output_shape, ensure that padding is 'VALID' or "
                     f"'SAME', got padding={padding!r}.")
-        if isinstance(padding, str):
-            self.padding = conv.string_padding(padding, where, with_padfn=False)
-        elif pad_lib.is_padfn(padding):
+        if pad_lib.is_padfn(padding):
             raise TypeError(
                 f"{where}: ConvNDTranspose takes padding 'SAME', 'VALID' or (low, high) "
                 f"pairs, not a padding function (got {padding!r}).")
-        else:
-            self.padding = conv.resolve_padding(padding, self.kernel_shape, (1,) * n, n, where)
-        conv.store_output_args(self, with_bias, w_init, b_init, data_format,
-                               kernel_out_first=True)
+        # Haiku keeps padding as given (a string's case too); strings are checked on call.
+        self.padding = padding
+        self._padding = conv.resolve_padding(padding, self.kernel_shape, (1,) * n, n, where)
+        self.dimension_numbers = conv.store_output_args(
+            self, with_bias, w_init, b_init, data_format, kernel_out_first=True)
         self.mask = mask
 
     def __call__(self, inputs: jax.Array, *, precision: lax.Precision | None = None) -> jax.Array:
@@ -137,6 +137,8 @@ class ConvNDTranspose(module.Module):
             ValueError: if the rank of ``inputs`` is not ``num_spatial_dims + 1`` or ``+ 2``,
                 ``mask`` does not have the shape of ``w``, or the input size cannot produce
                 ``output_shape``; the message names this module's path.
+            UnknownPaddingError: if ``padding`` is a string other than ``'SAME'``/``'VALID'``
+                (a ``ValueError`` and, like Haiku's error, a ``RuntimeError``).
         """
         where = self.module_name
         inputs, unbatched = conv.ensure_batched(
@@ -145,12 +147,14 @@ class ConvNDTranspose(module.Module):
         w_shape = self.kernel_shape + (self.output_channels, in_channels)
         fan_in = int(np.prod(self.kernel_shape)) * in_channels
         w = conv.weight(w_shape, inputs.dtype, self.w_init, fan_in, self.mask, where)
-        padding = self.padding
+        padding = self._padding
+        if isinstance(padding, str):
+            padding = conv.string_padding(padding, where, with_padfn=False)
         if self.output_shape is not None:
             channels_last = self.channel_index == -1
             spatial_in = inputs.shape[1:-1] if channels_last else inputs.shape[2:]
             padding = tuple(
-                _explicit_padding(size_in, size_out, k, s, self.padding, where)
+                _explicit_padding(size_in, size_out, k, s, padding, where)
                 for size_in, size_out, k, s in zip(
                     spatial_in, self.output_shape, self.kernel_shape, self.stride))
         out = lax.conv_transpose(

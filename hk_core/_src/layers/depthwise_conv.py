@@ -60,8 +60,8 @@ class DepthwiseConvND(module.Module):
             name: Module name; defaults to the snake-cased class name.
 
         Raises:
-            ValueError: for a non-positive ``num_spatial_dims`` or an unknown data format or
-                padding string.
+            ValueError: for a non-positive ``num_spatial_dims`` or an unknown data format (an
+                unknown padding string fails on call, as in Haiku).
             TypeError: if ``kernel_shape``, ``stride``, ``rate`` or ``padding`` has a length
                 other than 1 or ``num_spatial_dims``.
         """
@@ -73,9 +73,20 @@ class DepthwiseConvND(module.Module):
         self.channel_multiplier = channel_multiplier
         self.kernel_shape = spatial_args.replicate(kernel_shape, n, "kernel_shape", where)
         self.stride = spatial_args.replicate(stride, n, "stride", where)
-        self.rate = spatial_args.replicate(rate, n, "rate", where)
-        self.padding = conv.resolve_padding(padding, self.kernel_shape, self.rate, n, where)
-        conv.store_output_args(self, with_bias, w_init, b_init, data_format)
+        self.lhs_dilation = (1,) * n
+        self.rhs_dilation = spatial_args.replicate(rate, n, "rate", where)
+        # Haiku keeps padding as given (a string's case, a padding function); hk_core also
+        # accepts padding functions and pairs, resolved once here. Strings are checked on call.
+        self.padding = padding
+        self._padding = conv.resolve_padding(
+            padding, self.kernel_shape, self.rhs_dilation, n, where)
+        self._dimension_numbers = conv.store_output_args(
+            self, with_bias, w_init, b_init, data_format)
+        # Haiku's public layout triple, e.g. ('NHWC', 'HWIO', 'NHWC').
+        spatial = "".join(c for c in data_format if c not in "NC")
+        if len(spatial) != n:  # 'channels_last' and the like
+            spatial = "DHW"[-n:]
+        self.dn = (data_format, f"{spatial}IO", data_format)
 
     def __call__(self, inputs: jax.Array, *, precision: lax.Precision | None = None) -> jax.Array:
         """Convolves each channel of ``inputs`` separately and adds ``b``.
@@ -91,6 +102,8 @@ class DepthwiseConvND(module.Module):
         Raises:
             ValueError: if the rank of ``inputs`` is not ``num_spatial_dims + 1`` or ``+ 2``
                 (the message names this module's path).
+            UnknownPaddingError: if ``padding`` is a string other than ``'SAME'``/``'VALID'``
+                (a ``ValueError`` and, like Haiku's error, a ``RuntimeError``).
         """
         where = self.module_name
         n = self.num_spatial_dims
@@ -100,10 +113,13 @@ class DepthwiseConvND(module.Module):
         w_shape = self.kernel_shape + (1, out_channels)
         fan_in = int(np.prod(self.kernel_shape))
         w = conv.weight(w_shape, inputs.dtype, self.w_init, fan_in, None, where)
+        padding = self._padding
+        if isinstance(padding, str):
+            padding = conv.string_padding(padding, where)
         out = lax.conv_general_dilated(
-            inputs, w, window_strides=self.stride, padding=self.padding,
-            lhs_dilation=(1,) * n, rhs_dilation=self.rate,
-            dimension_numbers=self.dimension_numbers, feature_group_count=in_channels,
+            inputs, w, window_strides=self.stride, padding=padding,
+            lhs_dilation=self.lhs_dilation, rhs_dilation=self.rhs_dilation,
+            dimension_numbers=self._dimension_numbers, feature_group_count=in_channels,
             precision=precision)
         return conv.finish(self, out, out_channels, unbatched)
 
@@ -203,8 +219,6 @@ class SeparableDepthwiseConv2D(module.Module):
         super().__init__(name=name)
         kernel_h, kernel_w = spatial_args.replicate(
             kernel_shape, 2, "kernel_shape", self.module_name)
-        self.kernel_shape = (kernel_h, kernel_w)
-        self.channel_multiplier = channel_multiplier
         self._conv1 = DepthwiseConv2D(
             channel_multiplier, [kernel_h, 1], stride=stride, padding=padding,
             with_bias=False, w_init=w_init, data_format=data_format)

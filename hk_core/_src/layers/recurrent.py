@@ -316,9 +316,10 @@ class ResetCore(RNNCore):
 def _reset_leaf(path: str, reset: Any, initial: jax.Array, state: jax.Array) -> jax.Array:
     reset = jnp.asarray(reset)
     if state.shape[:reset.ndim] != reset.shape:
+        # Haiku 0.0.17's wording, then what the shape must be.
         raise ValueError(
-            f"{path}: should_reset of shape {reset.shape} must be a prefix of the shape of its "
-            f"state leaf, {state.shape}.")
+            f"{path}: should_reset signal shape {reset.shape} is not compatible with state "
+            f"shape {state.shape} (it must be a prefix of the state leaf's shape).")
     # Padded on the right: a [batch] reset covers every feature of that batch row.
     reset = jnp.reshape(reset, reset.shape + (1,) * (state.ndim - reset.ndim))
     return jnp.where(reset, initial, state)
@@ -329,7 +330,8 @@ class _DeepRNN(RNNCore):
 
     def __init__(self, layers: Sequence[Any], skip_connections: bool, name: str | None = None):
         super().__init__(name=name)
-        self.layers = tuple(layers)
+        # Kept as given (a list stays a list), as Haiku does.
+        self.layers = layers if isinstance(layers, (list, tuple)) else tuple(layers)
         self.skip_connections = skip_connections
         if skip_connections:
             for layer in self.layers:
