@@ -1,22 +1,24 @@
 """The training loop, flags and output files shared by the examples (not an example itself).
 
 Every example defines its model, data and loss, then calls ``train(...)`` here, which owns
-what is the same everywhere: the common flags, the loop with its progress line, the
-metrics file (``metrics.jsonl``) and curve (``curve.png``), the model summary and the last
-stdout line (one JSON object of final metrics). Saving and resuming go through the
-``Checkpointer`` hook, so adding checkpoints changes ``make_checkpointer`` only.
+what is the same everywhere: the common flags (listed by every example's ``--help``), the
+run directory (``--workdir``, printed at start), JAX's persistent compilation cache, the
+loop with its progress bar, the metrics file (``metrics.jsonl``) and curve (``curve.png``),
+the model summary and the last stdout line (one JSON object of final metrics). Saving and
+resuming go through the ``Checkpointer`` hook, so adding checkpoints changes
+``make_checkpointer`` only.
 """
 
+import datetime
 import json
 import logging as std_logging
 import pathlib
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TextIO
 
-from absl import flags, logging
+from absl import app, flags, logging
 
 try:
     import hk_core  # noqa: F401
@@ -36,9 +38,19 @@ FLAGS = flags.FLAGS
 std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
 
 
+_EXAMPLES_DIR = pathlib.Path(__file__).resolve().parent
+_RUN: dict[str, Any] = {}  # the example's name, workdir and compile-cache counts
+
+
 def define_flags(*, steps: int | None, batch_size: int, learning_rate: float,
                  quick_steps: int, log_every: int = 100) -> None:
-    """Defines the flags every example has, with that example's defaults."""
+    """Defines the flags every example has, with that example's defaults.
+
+    Also lists them in the example's ``--help`` (absl shows only the main module's own
+    flags there) and arranges for the run directory and the compilation cache to be set
+    up once the flags are parsed, before ``main`` compiles anything.
+    """
+    name = pathlib.Path(sys.argv[0]).stem
     flags.DEFINE_integer("steps", steps, "Number of training steps (None: the example's "
                          "default for the chosen model).")
     flags.DEFINE_integer("batch_size", batch_size, "Examples per training step.")
@@ -46,15 +58,82 @@ def define_flags(*, steps: int | None, batch_size: int, learning_rate: float,
     flags.DEFINE_integer("seed", 0, "Seed for the data split, the init and the batches.")
     flags.DEFINE_string(
         "checkpoint_dir", None, "Directory to save checkpoints to and resume from (empty: "
-        "no checkpoints).")
+        "no checkpoints). Run again with the same flags to resume.")
     flags.DEFINE_integer("checkpoint_every", 100, "Steps between checkpoints with "
                          "--checkpoint_dir (the last step is always saved).")
     flags.DEFINE_string(
-        "workdir", None, "Directory for metrics.jsonl and curve.png (default: a new "
-        "temporary directory).")
+        "workdir", None, "Directory this run writes metrics.jsonl and curve.png to "
+        f"(default: ./runs/{name}/<date-time>, new for each run).")
+    flags.DEFINE_string(
+        "compilation_cache_dir", None, "JAX's persistent compilation cache, so that a "
+        f"second run loads its compiled programs instead of compiling again (default: "
+        f"./runs/{name}/jax_cache, shared by the runs in ./runs/{name}; "
+        "<workdir>/jax_cache with an explicit --workdir; empty: off).")
     flags.DEFINE_bool("quick", False, f"Smoke test for CI: {quick_steps} steps, in seconds.")
-    flags.DEFINE_integer("log_every", log_every, "Steps between progress lines.")
+    flags.DEFINE_integer("log_every", log_every, "Steps between progress lines (and updates "
+                         "of the progress bar's metrics).")
     flags.DEFINE_integer("quick_steps", quick_steps, "Steps run with --quick.")
+    show_flags_in_help()
+    app.call_after_init(lambda: start_run(name))
+
+
+def show_flags_in_help() -> None:
+    """Lists every flag defined by the examples' helper modules in the main ``--help``."""
+    main_module = sys.argv[0]
+    for module_name, module_flags in FLAGS.flags_by_module_dict().items():
+        module = sys.modules.get(module_name)
+        path = getattr(module, "__file__", None)
+        if path and pathlib.Path(path).resolve().parent == _EXAMPLES_DIR:
+            for flag in module_flags:
+                FLAGS.register_key_flag_for_module(main_module, flag)
+
+
+def start_run(name: str) -> pathlib.Path:
+    """Creates the run directory, prints it and turns on the compilation cache."""
+    if FLAGS.workdir:
+        workdir = pathlib.Path(FLAGS.workdir)
+        default_cache = workdir / "jax_cache"
+    else:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        workdir = pathlib.Path("runs", name, stamp)
+        for attempt in range(2, 100):  # runs started within one second get their own
+            if not workdir.exists():
+                break
+            workdir = pathlib.Path("runs", name, f"{stamp}-{attempt}")
+        default_cache = pathlib.Path("runs", name, "jax_cache")
+    workdir.mkdir(parents=True, exist_ok=True)
+    cache = FLAGS.compilation_cache_dir
+    cache = default_cache if cache is None else (pathlib.Path(cache) if cache else None)
+    _RUN.update(name=name, workdir=workdir, cache=cache, compiles=0, cache_hits=0)
+    if cache is not None:
+        enable_compilation_cache(cache)
+    print(f"{name}: writing to {workdir}" + (f" (compilation cache: {cache})" if cache else ""),
+          flush=True)
+    return workdir
+
+
+def enable_compilation_cache(directory: pathlib.Path) -> None:
+    """Points JAX's persistent compilation cache at ``directory`` and counts its hits."""
+    jax.config.update("jax_compilation_cache_dir", str(directory.resolve()))
+    # Every compiled program, however fast to compile: the examples compile a handful,
+    # and on a fast machine the train step compiles in under the 1 s default.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+    def count(event: str, **kwargs: Any) -> None:
+        del kwargs
+        if event == "/jax/compilation_cache/compile_requests_use_cache":
+            _RUN["compiles"] += 1
+        elif event == "/jax/compilation_cache/cache_hits":
+            _RUN["cache_hits"] += 1
+
+    jax.monitoring.register_event_listener(count)
+
+
+def run_dir() -> pathlib.Path:
+    """This run's directory (set up by ``start_run`` once the flags are parsed)."""
+    if "workdir" not in _RUN:
+        start_run(pathlib.Path(sys.argv[0]).stem)
+    return _RUN["workdir"]
 
 
 def num_steps() -> int:
@@ -62,55 +141,78 @@ def num_steps() -> int:
     return FLAGS.quick_steps if FLAGS.quick else FLAGS.steps
 
 
-def workdir(name: str) -> pathlib.Path:
-    """Returns ``--workdir`` (created if needed), or a new temporary directory."""
-    if FLAGS.workdir:
-        path = pathlib.Path(FLAGS.workdir)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    return pathlib.Path(tempfile.mkdtemp(prefix=f"hk_core_{name}_"))
-
-
 # ------------------------------------------------------------------------------------------
 # Model summary
 
 
 def print_summary(forward: Callable[..., Any], *example_inputs: Any) -> None:
-    """Prints a table of the model's modules, shapes and parameter counts.
+    """Prints the model's parameters, one row per module, and its input and output shapes."""
+    print(summary_table(forward, *example_inputs))
 
-    Uses ``hk.experimental.tabulate`` when the package has it; otherwise prints every
-    parameter and state array with its shape and size.
+
+def _short(leaf: Any) -> str:
+    """``f32[64,256]``: the dtype abbreviated as JAX prints it, then the shape."""
+    name = np.dtype(leaf.dtype).name
+    for long, short in (("bfloat", "bf"), ("float", "f"), ("uint", "u"), ("int", "s"),
+                        ("complex", "c")):
+        if name.startswith(long):
+            name = short + name[len(long):]
+            break
+    return f"{name}[{','.join(map(str, leaf.shape))}]"
+
+
+def _size(num_bytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if num_bytes >= scale:
+            return f"{num_bytes / scale:.1f} {unit}"
+    return f"{num_bytes} B"
+
+
+def summary_table(forward: Callable[..., Any], *example_inputs: Any) -> str:
+    """Formats the params of ``forward`` by module path, from shapes alone.
+
+    Built from the parameter tree, which names every module by the path its params are
+    saved under, so wrappers such as ``hk.layer_stack`` add no rows of their own.
     """
-    tabulate = getattr(hk.experimental, "tabulate", None)
-    if tabulate is not None:
-        try:
-            # The 'config' column (each module's repr) is too wide for a terminal.
-            columns = ("module", "owned_params", "input", "output", "params_size",
-                       "params_bytes")
-            print(tabulate(forward, columns=columns)(*example_inputs))
-            return
-        except ImportError:  # the `tabulate` package is optional (the `summary` extra)
-            pass
-    params, state = jax.eval_shape(
-        hk.transform_with_state(forward).init, jax.random.key(0), *example_inputs)
-    print(params_table(params, state))
+    model = hk.transform_with_state(forward)
+    key = jax.random.key(0)
+    created: dict[str, list[str]] = {}
 
+    def init(*args: Any) -> Any:
+        params, state = model.init(*args)
+        # Creation order (w before b, stem first): eval_shape's result is sorted by path.
+        created.update({module_name: list(bundle) for module_name, bundle in params.items()})
+        return params, state
 
-def params_table(params: Mapping[str, Mapping[str, Any]],
-                 state: Mapping[str, Mapping[str, Any]] | None = None) -> str:
-    """Formats one line per parameter (and state) array: path, shape, dtype, size."""
+    params, state = jax.eval_shape(init, key, *example_inputs)
+    output, _ = jax.eval_shape(model.apply, params, state, key, *example_inputs)
+
+    def count(tree: Any) -> tuple[int, int]:
+        leaves = jax.tree.leaves(tree)
+        size = sum(int(np.prod(leaf.shape)) for leaf in leaves)
+        return size, sum(int(np.prod(leaf.shape)) * np.dtype(leaf.dtype).itemsize
+                         for leaf in leaves)
+
     rows = []
-    for kind, tree in (("param", params), ("state", state or {})):
-        for module_name, bundle in tree.items():
-            for name, leaf in jax.tree_util.tree_leaves_with_path(bundle):
-                size = int(np.prod(leaf.shape))
-                path = f"{module_name}/{jax.tree_util.keystr(name)[2:-2]}"
-                rows.append((kind, path, str(tuple(leaf.shape)), str(leaf.dtype), size))
-    width = max([len(r[1]) for r in rows] + [4])
-    lines = [f"{'kind':5}  {'path':{width}}  {'shape':>14}  {'dtype':8}  {'size':>9}"]
-    lines += [f"{k:5}  {p:{width}}  {s:>14}  {d:8}  {n:>9,}" for k, p, s, d, n in rows]
-    total = sum(r[4] for r in rows if r[0] == "param")
-    lines.append(f"total parameters: {total:,}")
+    for module_name, names in created.items():
+        bundle = params[module_name]
+        arrays = "  ".join(f"{name}: {_short(bundle[name])}" for name in names)
+        rows.append((module_name, arrays, *count(params[module_name])))
+    width = max([len(r[0]) for r in rows] + [6])
+    arrays_width = max([len(r[1]) for r in rows] + [6])
+    lines = [f"{'module':{width}}  {'params':{arrays_width}}  {'size':>10}  {'bytes':>9}"]
+    lines.append("-" * len(lines[0]))
+    lines += [f"{m:{width}}  {a:{arrays_width}}  {n:>10,}  {_size(b):>9}" for m, a, n, b in rows]
+    lines.append("-" * len(lines[0]))
+    total, total_bytes = count(params)
+    inputs = ", ".join(_short(x) for x in jax.tree.leaves(example_inputs))
+    outputs = ", ".join(_short(x) for x in jax.tree.leaves(output))
+    lines.append(f"{total:,} parameters ({_size(total_bytes)}); input {inputs} -> "
+                 f"output {outputs}")
+    if state:
+        state_size, state_bytes = count(state)
+        lines.append(f"model state: {state_size:,} values ({_size(state_bytes)}) in "
+                     f"{len(state)} modules (e.g. {next(iter(state))})")
     return "\n".join(lines)
 
 
@@ -193,6 +295,49 @@ def plot_curve(records: list[dict[str, Any]], path: pathlib.Path) -> pathlib.Pat
 # The loop
 
 
+class Progress:
+    """Shows training progress: a tqdm bar on a terminal, absl log lines otherwise.
+
+    Both report the running means of the metrics every ``log_every`` steps (the bar in
+    its postfix); ``last_means`` holds the latest.
+    """
+
+    def __init__(self, *, first_step: int, total_steps: int, log_every: int,
+                 stream: TextIO | None = None):
+        stream = sys.stderr if stream is None else stream
+        self._bar = None
+        if stream.isatty():
+            try:
+                import tqdm
+            except ImportError:  # the `examples` extra installs it; lines are the fallback
+                tqdm = None
+            if tqdm is not None:
+                self._bar = tqdm.tqdm(total=total_steps, initial=first_step, unit="step",
+                                      file=stream, dynamic_ncols=True)
+        self._logger = training.ProgressLogger(
+            every_steps=log_every, total_steps=total_steps,
+            log_fn=logging.info if self._bar is None else self._show)
+
+    @property
+    def last_means(self) -> dict[str, float]:
+        return self._logger.last_means
+
+    def _show(self, line: str) -> None:
+        # The line is 'step N/T | metric v | ... | S steps/s'; the bar shows the rest.
+        metrics = line.split(" | ")[1:-1]
+        self._bar.set_postfix_str(", ".join(metrics), refresh=False)
+
+    def update(self, step: int, metrics: Mapping[str, Any]) -> str | None:
+        """Counts a finished step; returns the progress line when one is due."""
+        if self._bar is not None:
+            self._bar.update(1)
+        return self._logger.update(step, metrics)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
 def train(
     name: str,
     train_state: training.TrainState,
@@ -207,7 +352,7 @@ def train(
     """Runs the training loop and prints the final metrics as the last line of stdout.
 
     Args:
-        name: The example's name, for the temporary directory.
+        name: The example's name (for messages).
         train_state: The initial state (replaced by a checkpoint's when resuming).
         train_step: ``(train_state, batch, rng) -> (train_state, metrics)``, e.g. from
             ``hk_core.training.make_train_step``.
@@ -225,36 +370,43 @@ def train(
     """
     start = time.perf_counter()
     steps = num_steps()
-    out_dir = workdir(name)
+    out_dir = run_dir()
     writer = MetricsWriter(out_dir)
     checkpointer = make_checkpointer(FLAGS.checkpoint_dir)
     train_state = checkpointer.restore(train_state)
     first_step = int(train_state.step)
-    log_every = min(FLAGS.log_every, max(steps, 1))
-    progress = training.ProgressLogger(every_steps=log_every, total_steps=steps)
     rng = jax.random.key(FLAGS.seed + 1)  # not the init key: dropout noise of its own
-    logging.info("training %s for %d steps; metrics in %s", name, steps, writer.path)
-
     train_metrics: dict[str, float] = {}
-    for step in range(first_step + 1, steps + 1):
-        train_state, metrics = train_step(
-            train_state, batch_fn(step), jax.random.fold_in(rng, step))
-        if progress.update(step, metrics) is not None:
-            train_metrics = {f"train_{k}": v for k, v in progress.last_means.items()}
-            writer.write(step, train_metrics)
-        if eval_every and step % eval_every == 0 and step != steps:
-            writer.write(step, evaluate(train_state))
-        if checkpointer.save_every and step % checkpointer.save_every == 0:
-            checkpointer.save(step, train_state)
+    if first_step >= steps:
+        print(f"{name}: nothing left to train: the checkpoint in {FLAGS.checkpoint_dir} is "
+              f"at step {first_step} and --steps is {steps}; evaluating it.", flush=True)
+    else:
+        logging.info("training %s for %d steps; metrics in %s", name, steps, writer.path)
+        progress = Progress(first_step=first_step, total_steps=steps,
+                            log_every=min(FLAGS.log_every, max(steps, 1)))
+        for step in range(first_step + 1, steps + 1):
+            train_state, metrics = train_step(
+                train_state, batch_fn(step), jax.random.fold_in(rng, step))
+            if progress.update(step, metrics) is not None:
+                train_metrics = {f"train_{k}": v for k, v in progress.last_means.items()}
+                writer.write(step, train_metrics)
+            if eval_every and step % eval_every == 0 and step != steps:
+                writer.write(step, evaluate(train_state))
+            if checkpointer.save_every and step % checkpointer.save_every == 0:
+                checkpointer.save(step, train_state)
+        progress.close()
 
     eval_metrics = dict(evaluate(train_state))
-    writer.write(steps, eval_metrics)
-    checkpointer.save(steps, train_state)
+    writer.write(int(train_state.step), eval_metrics)
+    checkpointer.save(int(train_state.step), train_state)
     checkpointer.close()
     writer.close()
     curve = plot_curve(writer.records, out_dir / "curve.png")
     logging.info("metrics: %s; curve: %s", writer.path,
-                 curve or "not drawn (matplotlib is not installed)")
+                 curve or "not drawn (matplotlib is not installed: pip install '.[examples]')")
+    if _RUN.get("cache"):
+        logging.info("compilation cache %s: %d of %d compiled programs loaded from it",
+                     _RUN["cache"], _RUN["cache_hits"], _RUN["compiles"])
     result = {"step": int(train_state.step), **train_metrics, **eval_metrics,
               **(final or {}), "wall_s": round(time.perf_counter() - start, 2)}
     if print_json:
