@@ -53,12 +53,13 @@ def test_eval_summary_output_and_args_are_array_specs():
     assert first.output_spec == hk.experimental.ArraySpec((8, 4), np.dtype("float32"))
 
 
-def test_eval_summary_params_include_submodules_in_creation_order():
+def test_eval_summary_params_include_submodules_sorted_by_key():
+    # Haiku 0.0.17 gives the keys sorted (b before w).
     outer, first, _ = hk.experimental.eval_summary(_mlp)(X)
     assert {k: str(v) for k, v in first.module_details.params.items()} == {
         "mlp/~/linear_0/w": "f32[3,4]", "mlp/~/linear_0/b": "f32[4]"}
     assert list(outer.module_details.params) == [
-        "mlp/~/linear_0/w", "mlp/~/linear_0/b", "mlp/~/linear_1/w", "mlp/~/linear_1/b"]
+        "mlp/~/linear_0/b", "mlp/~/linear_0/w", "mlp/~/linear_1/b", "mlp/~/linear_1/w"]
 
 
 def test_eval_summary_call_stack_lists_enclosing_calls_outermost_first():
@@ -160,3 +161,58 @@ def test_tabulate_without_package_raises_import_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "tabulate", None)  # makes `import tabulate` fail
     with pytest.raises(ImportError, match=r"needs the optional `tabulate` package"):
         hk.experimental.tabulate(_mlp)(X)
+
+
+def _jitted_then_mlp(x):
+    @jax.jit
+    def inner(x):
+        return hk.Linear(3)(x)
+
+    return hk.nets.MLP([4, 2])(inner(x))
+
+
+# Recorded from Haiku 0.0.17 (black box): tabulate(_jitted_then_mlp)(jnp.ones([2, 5])). Calls made
+# inside jax.jit are recorded; owned params list the largest first; bytes read "72.00 B" and
+# are right-aligned like the counts.
+_JITTED_TABLE = """\
++-------------------------+----------------------------------------+-----------------+----------+----------+---------------+---------------+
+| Module                  | Config                                 | Module params   | Input    | Output   |   Param count |   Param bytes |
++=========================+========================================+=================+==========+==========+===============+===============+
+| linear (Linear)         | Linear(output_size=3)                  | w: f32[5,3]     | f32[2,5] | f32[2,3] |            18 |       72.00 B |
+|                         |                                        | b: f32[3]       |          |          |               |               |
++-------------------------+----------------------------------------+-----------------+----------+----------+---------------+---------------+
+| mlp (MLP)               | MLP(output_sizes=[4, 2])               |                 | f32[2,3] | f32[2,2] |            26 |      104.00 B |
++-------------------------+----------------------------------------+-----------------+----------+----------+---------------+---------------+
+| mlp/~/linear_0 (Linear) | Linear(output_size=4, name='linear_0') | w: f32[3,4]     | f32[2,3] | f32[2,4] |            16 |       64.00 B |
+|  └ mlp (MLP)            |                                        | b: f32[4]       |          |          |               |               |
++-------------------------+----------------------------------------+-----------------+----------+----------+---------------+---------------+
+| mlp/~/linear_1 (Linear) | Linear(output_size=2, name='linear_1') | w: f32[4,2]     | f32[2,4] | f32[2,2] |            10 |       40.00 B |
+|  └ mlp (MLP)            |                                        | b: f32[2]       |          |          |               |               |
++-------------------------+----------------------------------------+-----------------+----------+----------+---------------+---------------+"""
+
+
+def test_tabulate_records_calls_inside_jit_as_haiku_prints_them():
+    pytest.importorskip("tabulate")
+    assert hk.experimental.tabulate(_jitted_then_mlp)(jnp.ones([2, 5])) == _JITTED_TABLE
+
+
+def test_eval_summary_records_calls_inside_jit_with_haiku_reprs():
+    # Haiku 0.0.17: specs repr as f32[2,5]; params sorted by key.
+    calls = hk.experimental.eval_summary(_jitted_then_mlp)(jnp.ones([2, 5]))
+    rows = [(c.module_details.module.module_name, repr(c.args_spec), repr(c.output_spec),
+             list(c.module_details.params)) for c in calls]
+    assert rows == [
+        ("linear", "(f32[2,5],)", "f32[2,3]", ["linear/b", "linear/w"]),
+        ("mlp", "(f32[2,3],)", "f32[2,2]",
+         ["mlp/~/linear_0/b", "mlp/~/linear_0/w", "mlp/~/linear_1/b", "mlp/~/linear_1/w"]),
+        ("mlp/~/linear_0", "(f32[2,3],)", "f32[2,4]", ["mlp/~/linear_0/b", "mlp/~/linear_0/w"]),
+        ("mlp/~/linear_1", "(f32[2,4],)", "f32[2,2]", ["mlp/~/linear_1/b", "mlp/~/linear_1/w"]),
+    ]
+
+
+def test_tabulate_with_owned_params_of_equal_size_lists_them_by_name():
+    # Haiku 0.0.17 on Linear(1) of a [1, 1] input: "b: f32[1]" above "w: f32[1,1]".
+    pytest.importorskip("tabulate")
+    table = hk.experimental.tabulate(lambda x: hk.Linear(1)(x),
+                                     columns=("owned_params",))(jnp.ones([1, 1]))
+    assert table.splitlines()[3:5] == ["| b: f32[1]       |", "| w: f32[1,1]     |"]

@@ -29,6 +29,7 @@ _COLUMNS = {
     "params_bytes": "Param bytes",
 }
 _DEFAULT_COLUMNS = tuple(_COLUMNS)
+_RIGHT_ALIGNED = {"params_size": "right", "params_bytes": "right"}
 _FILTERS = ("has_output", "has_params")
 # Read-only, so the shared default cannot be changed by a caller.
 _DEFAULT_TABULATE_KWARGS = types.MappingProxyType({"tablefmt": "grid"})
@@ -76,6 +77,8 @@ class ArraySpec:
     def __str__(self) -> str:
         return f"{short_dtype(self.dtype)}[{','.join(str(d) for d in self.shape)}]"
 
+    __repr__ = __str__  # Haiku's repr is the short form too: f32[2,5]
+
 
 def _spec_tree(tree: Any) -> Any:
     return jax.tree.map(
@@ -96,7 +99,7 @@ class ModuleDetails:
         >>> [call] = hk.experimental.eval_summary(f)(jnp.ones([1, 3]))
         >>> details = call.module_details
         >>> details.method_name, {k: str(v) for k, v in details.params.items()}
-        ('__call__', {'linear/w': 'f32[3,2]', 'linear/b': 'f32[2]'})
+        ('__call__', {'linear/b': 'f32[2]', 'linear/w': 'f32[3,2]'})
     """
 
     module: Any
@@ -107,10 +110,9 @@ class ModuleDetails:
     @classmethod
     def of(cls, module: Any, method_name: str) -> "ModuleDetails":
         """Reads the details now (inside the transform)."""
-        # A comprehension, not `jax.tree.map`, which would sort the keys (creation order
-        # is more useful: `w` before `b`).
-        params = {key: _spec_tree(value) for key, value in module.params_dict().items()}
-        state = {key: _spec_tree(value) for key, value in module.state_dict().items()}
+        # Sorted by key, as Haiku 0.0.17 gives them ({'linear/b': ..., 'linear/w': ...}).
+        params = {key: _spec_tree(value) for key, value in sorted(module.params_dict().items())}
+        state = {key: _spec_tree(value) for key, value in sorted(module.state_dict().items())}
         return cls(module, method_name, params, state)
 
 
@@ -244,7 +246,7 @@ def _format_bytes(num: int) -> str:
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
         if num >= scale:
             return f"{num / scale:.2f} {unit}"
-    return f"{num} B"
+    return f"{num:.2f} B"  # "8.00 B", as in Haiku 0.0.17
 
 
 def _cell(column: str, call: MethodInvocation) -> str:
@@ -256,8 +258,11 @@ def _cell(column: str, call: MethodInvocation) -> str:
         return repr(details.module)
     if column == "owned_params":
         prefix = details.module.module_name + "/"
-        return "\n".join(f"{key[len(prefix):]}: {spec}" for key, spec in details.params.items()
-                         if key.startswith(prefix) and "/" not in key[len(prefix):])
+        owned = [(key[len(prefix):], spec) for key, spec in details.params.items()
+                 if key.startswith(prefix) and "/" not in key[len(prefix):]]
+        # Haiku lists the largest first; equal sizes stay in name order (b before w).
+        owned.sort(key=lambda item: -item[1].size)
+        return "\n".join(f"{name}: {spec}" for name, spec in owned)
     if column == "input":
         return _format_call_args(call.args_spec, call.kwargs_spec)
     if column == "output":
@@ -347,6 +352,9 @@ def tabulate(
         calls = [call for call in summarize(*args, **kwargs) if _keep(call, filters)]
         rows = [[_cell(column, call) for column in columns] for call in calls]
         headers = [_COLUMNS[column] for column in columns]
-        return tabulate_lib.tabulate(rows, headers=headers, **tabulate_kwargs)
+        # Haiku aligns every column itself (a caller's `colalign` is an error there too).
+        colalign = [_RIGHT_ALIGNED.get(column, "left") for column in columns]
+        return tabulate_lib.tabulate(rows, headers=headers, colalign=colalign,
+                                     **tabulate_kwargs)
 
     return make_table
