@@ -84,6 +84,27 @@ def test_variance_scaling_fan_in_axes():
     chex.assert_trees_all_close(out, expected, rtol=1e-6)
 
 
+# Haiku 0.0.17 black box (VarianceScaling(1.0, mode, "normal", fan_in_axes=...) divided by
+# RandomNormal(1.0) from the same key, fan = 1 / ratio**2): rank <= 2 ignores fan_in_axes;
+# a negative axis counts in fan_in and, matched as written, in fan_out too.
+@pytest.mark.parametrize("shape, fan_in_axes, mode, fan", [
+    ((4, 6), (1,), "fan_in", 4.0),
+    ((4, 6), (1,), "fan_out", 6.0),
+    ((8,), (0,), "fan_in", 8.0),
+    ((), (0,), "fan_avg", 1.0),
+    ((3, 4, 6), (0,), "fan_out", 24.0),
+    ((3, 4, 6), (-1,), "fan_in", 6.0),
+    ((3, 4, 6), (-1,), "fan_out", 72.0),
+    ((2, 3, 4, 5), (1, 3), "fan_avg", 11.5),
+])
+def test_variance_scaling_fan_in_axes_counts_only_above_rank_two(shape, fan_in_axes, mode,
+                                                                  fan):
+    out = _draw(hk.initializers.VarianceScaling(1.0, mode, "normal", fan_in_axes=fan_in_axes),
+                shape)
+    expected = np.sqrt(1.0 / fan) * jax.random.normal(_first_key(), shape)
+    chex.assert_trees_all_close(out, expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize("kwargs", [{"scale": -1.0}, {"mode": "fan_sideways"},
                                     {"distribution": "cauchy"}])
 def test_variance_scaling_rejects_bad_arguments(kwargs):

@@ -172,16 +172,20 @@ class RandomUniform(Initializer):
 
 
 def _compute_fans(shape: Sequence[int], fan_in_axes: Sequence[int] | None = None):
-    if fan_in_axes is not None:
-        fan_in = int(np.prod([shape[i] for i in fan_in_axes]))
-        fan_out = int(np.prod([d for i, d in enumerate(shape) if i not in fan_in_axes]))
-        return fan_in, fan_out
+    # As in Haiku, `fan_in_axes` only counts for rank > 2: a matrix is always
+    # (fan_in, fan_out) = shape. Axes are matched as written, so a negative axis counts in
+    # fan_in and, since `i` never equals it, in fan_out too (Haiku black box, (3,4,6) with
+    # (-1,): fan_in 6, fan_out 72).
     if len(shape) < 1:
         return 1, 1
     if len(shape) == 1:
         return shape[0], shape[0]
     if len(shape) == 2:
         return shape[0], shape[1]
+    if fan_in_axes is not None:
+        fan_in = int(np.prod([shape[i] for i in fan_in_axes]))
+        fan_out = int(np.prod([d for i, d in enumerate(shape) if i not in fan_in_axes]))
+        return fan_in, fan_out
     receptive = int(np.prod(shape[:-2]))
     return shape[-2] * receptive, shape[-1] * receptive
 
