@@ -316,3 +316,38 @@ def test_plain_lift_closing_over_outside_module_is_legal():
 
     params = hk.transform(f).init(jax.random.PRNGKey(0), X)
     assert jax.tree.map(jnp.shape, params) == {"lifted/linear": {"b": (2,), "w": (3, 2)}}
+
+
+def test_transparent_lift_with_state_closing_over_outside_module_is_legal():
+    # Haiku 0.0.17 refuses the closure only in `transparent_lift` (observed).
+    def f(x):
+        linear = hk.Linear(2)
+        inner = hk.transform_with_state(lambda x: linear(x))
+        init, updater = hk.transparent_lift_with_state(inner.init)
+        params, state = init(hk.next_rng_key(), x)
+        out, state = inner.apply(params, state, None, x)
+        updater.update(state)
+        return out
+
+    params, _ = hk.transform_with_state(f).init(jax.random.PRNGKey(0), X)
+    assert jax.tree.map(jnp.shape, params) == {"linear": {"b": (2,), "w": (3, 2)}}
+
+
+class _ByIndex:
+    def stacked_to_flat(self, name, idx):
+        return name.replace("linear", f"linear_{idx}")
+
+    def flat_to_stacked(self, name):
+        base, _, idx = name.rpartition("_")
+        return (base, int(idx)) if idx.isdigit() else None
+
+
+def test_transparent_layer_stack_closing_over_outside_module_is_legal():
+    def f(x):
+        linear = hk.Linear(3)
+        return hk.layer_stack(2, transparent=True, transparency_map=_ByIndex())(
+            lambda x: linear(x))(x)
+
+    params = hk.transform(f).init(jax.random.PRNGKey(0), X)
+    assert jax.tree.map(jnp.shape, params) == {
+        "linear_0": {"b": (3,), "w": (3, 3)}, "linear_1": {"b": (3,), "w": (3, 3)}}

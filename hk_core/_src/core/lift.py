@@ -71,7 +71,10 @@ class _LiftingModule(module_lib.Module):
         own = self.prefix
         outer = params_lib.lifted_prefix() or ""
         prefix = outer + own + "/" if own else outer
-        saved = params_lib.enter_lift(prefix or None, self._transparent_prefix is not None)
+        # Only `transparent_lift` refuses modules built outside the lifted function; Haiku's
+        # `transparent_lift_with_state` (and so `layer_stack`) accepts them (observed).
+        guard = self._transparent_prefix is not None and not self._with_state
+        saved = params_lib.enter_lift(prefix or None, guard)
         try:
             result = self._init_fn(*args, **kwargs)
         finally:

@@ -35,7 +35,7 @@ class _Interceptors(threading.local):
         self.setters: list = []
         # Inner inits of running lifts, by the depth of the frame they run in:
         # depth -> (`lifted_prefix_name` there, e.g. 'outer/inner/', and whether it is a
-        # transparent lift, whose inner modules must be built inside it).
+        # `transparent_lift`, whose inner modules must be built inside it).
         self.lifts: dict[int, tuple[str | None, bool]] = {}
 
 
@@ -52,11 +52,14 @@ def lifted_prefix() -> str | None:
     return None if lift is None else lift[0]
 
 
-def enter_lift(prefix: str | None, transparent: bool):
-    """Marks the frame an inner init is about to push; returns what ``exit_lift`` restores."""
+def enter_lift(prefix: str | None, guard: bool):
+    """Marks the frame an inner init is about to push; returns what ``exit_lift`` restores.
+
+    ``guard``: refuse modules built outside the lifted function (``transparent_lift``).
+    """
     depth = _depth() + 1
     saved = depth, _CHAINS.lifts.get(depth)
-    _CHAINS.lifts[depth] = (prefix, transparent)
+    _CHAINS.lifts[depth] = (prefix, guard)
     return saved
 
 
