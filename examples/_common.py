@@ -279,7 +279,8 @@ def plot_curve(records: list[dict[str, Any]], path: pathlib.Path) -> pathlib.Pat
     except ImportError:
         return None
     names = sorted({k for r in records for k in r} - {"step"})
-    fig, axes = plt.subplots(len(names), 1, figsize=(6, 2.2 * len(names)), squeeze=False)
+    fig, axes = plt.subplots(len(names), 1, figsize=(6, 2.2 * len(names)), squeeze=False,
+                             sharex=True)  # one step axis: train and eval points line up
     for ax, name in zip(axes[:, 0], names):
         points = [(r["step"], r[name]) for r in records if name in r]
         ax.plot(*zip(*points), marker="." if len(points) < 50 else None)
