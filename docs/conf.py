@@ -69,6 +69,9 @@ myst_heading_anchors = 3
 
 html_theme = "sphinx_book_theme"
 html_title = f"hk_core {release}"
+html_favicon = "favicon.svg"  # also spares the browser a 404 on /favicon.ico
+# An explicit mode: with none stored the theme's script logs a console error.
+html_context = {"default_mode": "light"}
 html_theme_options = {
     "show_toc_level": 2,
     "navigation_with_keys": False,
