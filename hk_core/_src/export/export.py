@@ -165,6 +165,18 @@ def export(apply_fn: Callable[..., Any], params: Any, *example_args: Any,
 
     Returns:
         An :class:`Exported`.
+
+    Example:
+        >>> from hk_core import export
+        >>> model = hk.without_apply_rng(hk.transform(lambda x: hk.Linear(2)(x)))
+        >>> x = jnp.ones([4, 3])
+        >>> params = model.init(jax.random.key(0), x)
+        >>> exported = export.export(model.apply, params, x)
+        >>> export.load(exported.serialize())(x).shape
+        (4, 2)
+        >>> unbound = export.export(model.apply, params, x, bind_params=False)
+        >>> export.load(unbound.serialize())(params, x).shape
+        (4, 2)
     """
     specs = [jax.tree.map(_spec, a) for a in example_args]
     if bind_params:
@@ -189,6 +201,19 @@ def load(path_or_bytes: str | os.PathLike | bytes | bytearray) -> Loaded:
 
     Raises:
         ValueError: if the bytes are not a ``jax.export`` serialization.
+
+    Example:
+        >>> import os, tempfile
+        >>> from hk_core import export
+        >>> model = hk.without_apply_rng(hk.transform(lambda x: hk.Linear(2)(x)))
+        >>> x = jnp.ones([1, 3])
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.bin")
+        >>> export.export(model.apply, model.init(jax.random.key(0), x), x).save(path)
+        >>> predict = export.load(path)
+        >>> predict
+        Loaded((f32[1,3]) -> f32[1,2])
+        >>> predict(x).shape
+        (1, 2)
     """
     if isinstance(path_or_bytes, (bytes, bytearray)):
         data, where = bytes(path_or_bytes), "the given bytes"
