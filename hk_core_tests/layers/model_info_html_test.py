@@ -2,11 +2,13 @@
 
 import jax.numpy as jnp
 
+from hk_core._src.layers import model_info
 from hk_core.experimental import jaxpr_info
 
 
 def _info():
-    return jaxpr_info.make_model_info(lambda x: jnp.sin(x @ x.T) + 1.0, name="f<1>")(
+    return jaxpr_info.make_model_info(lambda x: jnp.sin(x @ x.T) + 1.0, name="f<1>",
+                                      compute_flops=model_info.estimated_flops)(
         jnp.ones([16, 16]))
 
 

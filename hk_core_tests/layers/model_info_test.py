@@ -5,9 +5,11 @@ import jax.numpy as jnp
 import pytest
 
 import hk_core as hk
+from hk_core._src.layers import model_info
 from hk_core.experimental import jaxpr_info
 
 X = jnp.ones([1, 4])
+_ESTIMATE = model_info.estimated_flops
 
 
 def _mlp_info(**kwargs):
@@ -25,17 +27,22 @@ def test_root_is_named_after_function_or_name_argument():
     assert _mlp_info(name="mlp model").name == "mlp model"
 
 
-def test_module_calls_nest_with_path_and_class_labels():
+def test_module_calls_nest_with_module_names_and_user_jits_as_haiku_does():
     [mlp] = _modules(_mlp_info())
-    assert mlp.name == "mlp (MLP)"
-    assert [m.name for m in _modules(mlp)] == ["mlp/~/linear_0 (Linear)",
-                                               "mlp/~/linear_1 (Linear)"]
+    assert mlp.name == "mlp"
+    assert [m.name for m in _modules(mlp)] == ["linear_0", "custom_jvp", "linear_1"]
+
+
+def test_without_compute_flops_no_flops_are_counted():
+    info = _mlp_info()
+    [mlp] = _modules(info)
+    assert (info.flops, mlp.flops, _modules(mlp)[0].expressions[0].flops) == (None, None, None)
 
 
 def test_flops_are_summed_up_the_tree():
-    info = _mlp_info()
+    info = _mlp_info(compute_flops=_ESTIMATE)
     [mlp] = _modules(info)
-    linear_0, linear_1 = _modules(mlp)
+    linear_0, _, linear_1 = _modules(mlp)
     assert linear_0.flops == 2 * 4 * 3 + 3  # matmul [1,4]x[4,3] + bias add
     assert linear_1.flops == 2 * 3 * 2 + 2
     assert mlp.flops == linear_0.flops + 3 + linear_1.flops  # + relu on [1,3]
@@ -45,12 +52,12 @@ def test_flops_are_summed_up_the_tree():
 def test_params_count_visible_parameter_elements():
     info = _mlp_info()
     [mlp] = _modules(info)
-    assert [m.params for m in _modules(mlp)] == [4 * 3 + 3, 3 * 2 + 2]
+    assert [m.params for m in _modules(mlp)] == [4 * 3 + 3, 0, 3 * 2 + 2]
     assert mlp.params == info.params == 23
 
 
 def test_expressions_record_primitive_and_shapes():
-    [mlp] = _modules(_mlp_info())
+    [mlp] = _modules(_mlp_info(compute_flops=_ESTIMATE))
     dot = _modules(mlp)[0].expressions[0]
     assert (dot.primitive, dot.invars, dot.outvars, dot.flops) == (
         "dot_general", ["f32[1,4]", "f32[4,3]"], ["f32[1,3]"], 24)
@@ -59,7 +66,8 @@ def test_expressions_record_primitive_and_shapes():
 def test_without_module_info_groups_by_named_scope():
     info = _mlp_info(include_module_info=False)
     [mlp] = _modules(info)
-    assert mlp.name == "mlp" and [m.name for m in _modules(mlp)] == ["linear_0", "linear_1"]
+    assert mlp.name == "mlp"
+    assert [m.name for m in _modules(mlp)] == ["linear_0", "custom_jvp", "linear_1"]
     assert info.params == 0
 
 
@@ -71,7 +79,8 @@ def test_custom_compute_flops_is_used_for_each_primitive():
 
 def test_scan_flops_are_body_flops_times_length():
     info = jaxpr_info.make_model_info(
-        lambda xs: jax.lax.scan(lambda c, x: (c + x, x * x), 0.0, xs))(jnp.ones([5]))
+        lambda xs: jax.lax.scan(lambda c, x: (c + x, x * x), 0.0, xs),
+        compute_flops=_ESTIMATE)(jnp.ones([5]))
     [scan] = [e for e in info.expressions if e.primitive == "scan"]
     assert scan.flops == 5 * 2  # add and mul per step
     assert [m.name for m in scan.submodule.expressions] == ["jaxpr"]
@@ -81,7 +90,7 @@ def test_cond_flops_are_those_of_the_dearest_branch():
     def f(p, x):
         return jax.lax.cond(p, lambda x: jnp.sin(x) * 2.0, jnp.cos, x)
 
-    info = jaxpr_info.make_model_info(f)(True, jnp.ones([4]))
+    info = jaxpr_info.make_model_info(f, compute_flops=_ESTIMATE)(True, jnp.ones([4]))
     [cond] = [e for e in info.expressions if e.primitive == "cond"]
     assert cond.flops == 8
 
@@ -93,10 +102,11 @@ def test_hk_modules_inside_hk_scan_are_found_in_the_body():
 
     f = hk.transform(f)
     xs = jnp.ones([3, 4])
-    info = jaxpr_info.make_model_info(f.apply)(f.init(jax.random.PRNGKey(0), xs), None, xs)
+    info = jaxpr_info.make_model_info(f.apply, compute_flops=_ESTIMATE)(
+        f.init(jax.random.PRNGKey(0), xs), None, xs)
     [scan] = [e for e in info.expressions if e.primitive == "scan"]
     [body] = scan.submodule.expressions
-    assert [m.name for m in _modules(body)] == ["linear (Linear)"]
+    assert [m.name for m in _modules(body)] == ["linear"]
     assert scan.flops == 3 * (2 * 4 * 4 + 4)
 
 
@@ -111,13 +121,66 @@ def test_python_arguments_stay_static():
     assert [e.primitive for e in info.expressions] == ["mul"]
 
 
-def test_format_module_indents_modules_and_operations():
-    text = jaxpr_info.format_module(_mlp_info())
-    lines = text.splitlines()
-    assert lines[0] == "apply_fn flops: 44 params: 23"
-    assert lines[1] == "  mlp (MLP) flops: 44 params: 23"
-    assert lines[2] == "    mlp/~/linear_0 (Linear) flops: 27 params: 15"
-    assert lines[3] == "      dot_general in f32[1,4], f32[4,3] out f32[1,3]  flops: 24"
+# Recorded from Haiku 0.0.17 (black box): format_module(make_model_info(apply, compute_flops=...))
+# of hk.nets.MLP([3, 2]) on a [1, 4] input, with compute_flops=None and with every primitive
+# counted as 7 FLOPs.
+_MLP_TEXT = """\
+apply_fn
+  mlp 23 params
+    linear_0 15 params
+      dot_general in f32[1,4], f32[4,3], out f32[1,3]
+      broadcast_in_dim in f32[3], out f32[1,3]
+      add in f32[1,3], f32[1,3], out f32[1,3]
+    custom_jvp
+      relu
+        max in f32[1,3], f32[], out f32[1,3]
+    linear_1 8 params
+      dot_general in f32[1,3], f32[3,2], out f32[1,2]
+      broadcast_in_dim in f32[2], out f32[1,2]
+      add in f32[1,2], f32[1,2], out f32[1,2]
+"""
+_MLP_TEXT_7_FLOPS = """\
+apply_fn 49 flops
+  mlp 49 flops 23 params
+    linear_0 21 flops 15 params
+      dot_general 7 flops in f32[1,4], f32[4,3], out f32[1,3]
+      broadcast_in_dim 7 flops in f32[3], out f32[1,3]
+      add 7 flops in f32[1,3], f32[1,3], out f32[1,3]
+    custom_jvp 7 flops
+      relu 7 flops
+        max 7 flops in f32[1,3], f32[], out f32[1,3]
+    linear_1 21 flops 8 params
+      dot_general 7 flops in f32[1,3], f32[3,2], out f32[1,2]
+      broadcast_in_dim 7 flops in f32[2], out f32[1,2]
+      add 7 flops in f32[1,2], f32[1,2], out f32[1,2]
+"""
+
+
+def test_format_module_without_flops_matches_haiku():
+    assert jaxpr_info.format_module(_mlp_info()) == _MLP_TEXT
+
+
+def test_format_module_with_compute_flops_matches_haiku():
+    text = jaxpr_info.format_module(_mlp_info(compute_flops=lambda eqn, expression: 7))
+    assert text == _MLP_TEXT_7_FLOPS
+
+
+# Haiku 0.0.17 on hk.Linear(1000) of a [1, 300] input, each of its 3 primitives counted as
+# `flops`: the root line and the module line.
+@pytest.mark.parametrize("flops, root, module", [
+    (999, "apply_fn 2.997 kflops", "  linear 2.997 kflops 301 kparams"),
+    (1000, "apply_fn 3 kflops", "  linear 3 kflops 301 kparams"),
+    (12345678, "apply_fn 37.04 Mflops", "  linear 37.04 Mflops 301 kparams"),
+    (1500000000000, "apply_fn 4.5 Tflops", "  linear 4.5 Tflops 301 kparams"),
+    (0, "apply_fn 0 flops", "  linear 301 kparams"),
+])
+def test_format_module_counts_use_haiku_units(flops, root, module):
+    f = hk.transform(lambda x: hk.Linear(1000)(x))
+    x = jnp.ones([1, 300])
+    params = f.init(jax.random.PRNGKey(0), x)
+    info = jaxpr_info.make_model_info(f.apply, compute_flops=lambda eqn, e: flops)(
+        params, None, x)
+    assert jaxpr_info.format_module(info).splitlines()[:2] == [root, module]
 
 
 def test_make_model_info_propagates_tracing_errors():

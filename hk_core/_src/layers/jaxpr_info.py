@@ -2,7 +2,7 @@
 
 Example:
     >>> from hk_core.experimental import jaxpr_info
-    >>> info = jaxpr_info.make_model_info(jnp.sin)(jnp.ones([3]))
+    >>> info = jaxpr_info.make_model_info(jnp.sin, compute_flops=lambda eqn, e: 3)(jnp.ones([3]))
     >>> info.flops
     3
 """

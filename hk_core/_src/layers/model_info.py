@@ -16,6 +16,9 @@ import jax
 from hk_core._src.core import interceptors
 from hk_core._src.layers import flops as flops_lib
 from hk_core._src.layers import jaxpr_walk
+from hk_core._src.layers import layer_norm
+from hk_core._src.layers import linear
+from hk_core._src.layers import summary
 from hk_core._src.layers import tracing_args
 
 ComputeFlopsFn = Callable[[Any, "Expression"], int]
@@ -39,7 +42,7 @@ class Expression:
     primitive: str
     invars: list[str]
     outvars: list[str]
-    flops: int | None
+    flops: int | None = None
     details: str = ""
     submodule: "Module | None" = None
 
@@ -49,16 +52,19 @@ class Module:
     """A module method call (or named scope, or control-flow body) and what it ran.
 
     Attributes:
-        name: ``'<module path> (<Class>)'`` (``(<Class>.<method>)`` for other methods),
-            the scope name, or the function name at the root.
-        flops: Estimated FLOPs of everything below, submodules included.
+        name: The module's name (the last component of its path), as Haiku names the
+            node; a method other than ``__call__`` adds a node named after the method
+            around it. Also a jitted function's name, ``custom_jvp``/``custom_vjp``, a scope
+            name, or the function name at the root.
+        flops: FLOPs of everything below, submodules included; None without
+            ``compute_flops`` (as in Haiku).
         expressions: Operations and submodule calls, in program order.
         params: Number of parameter elements the module can see (its own and its
             submodules'); at the root, of all params seen by recorded modules.
     """
 
     name: str
-    flops: int = 0
+    flops: int | None = None
     expressions: list[Union["Module", Expression]] = dataclasses.field(default_factory=list)
     params: int = 0
 
@@ -77,25 +83,45 @@ def _details(eqn: Any) -> str:
 
 
 def _var_str(var: Any) -> str:
-    return jaxpr_walk.literal_str(var) if jaxpr_walk.is_literal(var) else jaxpr_walk.aval_str(var)
+    return jaxpr_walk.aval_str(var)  # literals too: Haiku prints 0.0 as f32[]
+
+
+def _kernel_names() -> frozenset[str]:
+    # hk_core's own layer kernels are jitted functions (core/layer_calls.py); Haiku has none,
+    # so they are read through rather than shown as nodes.
+    return frozenset({linear._affine.__name__, layer_norm._normalize_kernel.__name__})
+
+
+def _call_node_name(eqn: Any, kernels: frozenset[str]) -> str | None:
+    """The node Haiku shows for a call-like equation, or None to read through it."""
+    name = eqn.primitive.name
+    if name == "custom_jvp_call":
+        return "custom_jvp"
+    if name in ("custom_vjp_call", "custom_vjp_call_jaxpr"):
+        return "custom_vjp"
+    if name in ("jit", "pjit"):
+        fun_name = str(eqn.params.get("name", name))
+        return None if fun_name in kernels else fun_name
+    return None
 
 
 class _Call:
-    """A module method call seen by the interceptor."""
+    """A module method call seen by the interceptor: its node names and visible params."""
 
-    __slots__ = ("label", "params")
+    __slots__ = ("labels", "params")
 
-    def __init__(self, label: str):
-        self.label, self.params = label, {}
+    def __init__(self, labels: tuple[str, ...]):
+        self.labels, self.params = labels, {}
 
 
 class _Builder:
     """Places each equation in the ``Module`` of the innermost scope it ran in."""
 
-    def __init__(self, calls: dict[str, _Call] | None, compute_flops: ComputeFlopsFn):
+    def __init__(self, calls: dict[str, _Call] | None, compute_flops: ComputeFlopsFn | None):
         self.calls = calls  # None: every named scope is a node
         self.compute_flops = compute_flops
-        self.children: dict[tuple[int, str], Module] = {}
+        self.children: dict[tuple[int, str, int], Module] = {}
+        self.kernels = _kernel_names()
 
     def module_at(self, root: Module, scope: str) -> Module:
         module = root
@@ -104,17 +130,18 @@ class _Builder:
                 call = self.calls.get(part)
                 if call is None:
                     continue  # hk_core's own per-module scopes, user scopes: not nodes here
-                name = call.label
+                names = call.labels
             else:
-                name = part
-            key = (id(module), part)
-            child = self.children.get(key)
-            if child is None:
-                child = self.children[key] = Module(name=name)
-                if self.calls is not None:
-                    child.params = sum(spec_size for spec_size in call.params.values())
-                module.expressions.append(child)
-            module = child
+                call, names = None, (part,)
+            for depth, name in enumerate(names):
+                key = (id(module), part, depth)
+                child = self.children.get(key)
+                if child is None:
+                    child = self.children[key] = Module(name=name)
+                    if call is not None and depth == len(names) - 1:
+                        child.params = sum(spec_size for spec_size in call.params.values())
+                    module.expressions.append(child)
+                module = child
         return module
 
     def add(self, jaxpr: Any, root: Module, outer_scope: str) -> None:
@@ -122,7 +149,13 @@ class _Builder:
             scope = jaxpr_walk.scope_of(eqn, outer_scope)
             body = jaxpr_walk.call_body(eqn)
             if body is not None:
-                self.add(body, root, scope)
+                node_name = _call_node_name(eqn, self.kernels)
+                if node_name is None:
+                    self.add(body, root, scope)
+                else:  # a user's jitted function or custom derivative: a node, as in Haiku
+                    node = Module(name=node_name)
+                    self.module_at(root, scope).expressions.append(node)
+                    self.add(body, node, "")
                 continue
             expression = Expression(
                 primitive=eqn.primitive.name,
@@ -138,8 +171,9 @@ class _Builder:
                     child = Module(name=body_name)
                     expression.submodule.expressions.append(child)
                     self.add(sub, child, "")
-                expression.flops = _control_flow_flops(eqn, expression.submodule)
-            else:
+                if self.compute_flops is not None:
+                    expression.flops = _control_flow_flops(eqn, expression.submodule)
+            elif self.compute_flops is not None:
                 expression.flops = self.compute_flops(eqn, expression)
             self.module_at(root, scope).expressions.append(expression)
 
@@ -168,7 +202,9 @@ def _control_flow_flops(eqn: Any, bodies: Module) -> int:
     return sum(per_body)  # while: one trip through cond and body (trip count unknown)
 
 
-def _default_flops(eqn: Any, expression: Expression) -> int:
+def estimated_flops(eqn: Any, expression: Expression) -> int:
+    """A ``compute_flops`` for ``make_model_info``: 2 FLOPs per multiply-add in matmuls and
+    convolutions, 1 per output element otherwise (rough)."""
     del expression
     return flops_lib.estimate_flops(eqn)
 
@@ -188,8 +224,8 @@ def make_model_info(
         include_module_info: Group operations by hk module method call (labelled with
             module path and class, with param counts). If False, group by named scope.
         compute_flops: ``compute_flops(eqn, expression) -> int`` for primitives without
-            sub-jaxprs (``eqn`` is a ``jax.extend.core.JaxprEqn``). Defaults to a rough
-            estimate: 2 FLOPs per multiply-add in matmuls/convs, 1 per element otherwise.
+            sub-jaxprs (``eqn`` is a ``jax.extend.core.JaxprEqn``). None (the default, as
+            in Haiku) counts no FLOPs: every ``flops`` is None.
         axis_env: ``(axis_name, size)`` pairs for collectives, passed to
             ``jax.make_jaxpr``.
 
@@ -202,11 +238,12 @@ def make_model_info(
         >>> f = hk.transform(lambda x: hk.nets.MLP([3, 2])(x))
         >>> x = jnp.ones([1, 4])
         >>> params = f.init(jax.random.PRNGKey(0), x)
-        >>> info = jaxpr_info.make_model_info(f.apply)(params, None, x)
+        >>> info = jaxpr_info.make_model_info(f.apply, compute_flops=lambda eqn, e: 1)(
+        ...     params, None, x)
         >>> [(m.name, m.flops, m.params) for m in info.expressions]
-        [('mlp (MLP)', 44, 23)]
+        [('mlp', 7, 23)]
     """
-    compute = _default_flops if compute_flops is None else compute_flops
+    compute = compute_flops
     root_name = name if name is not None else getattr(f, "__name__", type(f).__name__)
 
     def model_info(*args, **kwargs) -> Module:
@@ -214,12 +251,14 @@ def make_model_info(
         seen_params: dict[str, int] = {}
 
         def record(next_fun, call_args, call_kwargs, context):
-            if context.method_name == "__init__":
+            if context.method_name in summary.NOT_RECORDED:
                 return next_fun(*call_args, **call_kwargs)
             token = f"hk_call_{next(_TOKENS)}"
             module = context.module
-            method = "" if context.method_name == "__call__" else "." + context.method_name
-            call = calls[token] = _Call(f"{module.module_name} ({type(module).__name__}{method})")
+            # Haiku's nodes: the module's name, inside one named after any other method.
+            labels = (module.name,) if context.method_name == "__call__" else (
+                context.method_name, module.name)
+            call = calls[token] = _Call(labels)
             with jax.named_scope(token):
                 out = next_fun(*call_args, **call_kwargs)
             for key, value in module.params_dict().items():
@@ -240,40 +279,66 @@ def make_model_info(
         root = Module(name=root_name)
         builder = _Builder(calls if include_module_info else None, compute)
         builder.add(closed.jaxpr, root, "")
-        _total(root)
+        if compute is not None:
+            _total(root)
         root.params = sum(seen_params.values())
         return root
 
     return model_info
 
 
-def _format_expression(expression: Expression, indent: str) -> list[str]:
-    flops = "" if expression.flops is None else f"  flops: {expression.flops:,}"
-    line = (f"{indent}{expression.primitive} in {', '.join(expression.invars)} "
-            f"out {', '.join(expression.outvars)}{flops}")
+def _count(value: int, unit: str) -> str:
+    """Haiku's counts: ``7 flops``, ``2.997 kflops``, ``37.04 Mflops``, ``301 kparams``."""
+    for prefix in ("", "k", "M", "G", "T", "P"):
+        if abs(value) < 1000 or prefix == "P":
+            break
+        value /= 1000
+    return f"{value} {unit}" if prefix == "" else f"{value:.4g} {prefix}{unit}"
+
+
+def _format_lines(module: Module, depth: int, is_root: bool) -> list[str]:
+    indent = "  " * depth
+    line = f"{indent}{module.name}"
+    # Haiku shows the root's FLOPs even when 0, a submodule's only when non-zero.
+    if module.flops is not None and (is_root or module.flops):
+        line += " " + _count(module.flops, "flops")
+    if module.params and not is_root:
+        line += " " + _count(module.params, "params")
     lines = [line]
-    if expression.submodule is not None:
-        lines += format_module(expression.submodule, len(indent) // 2 + 1).splitlines()
+    for item in module.expressions:
+        lines += _item_lines(item, depth + 1)
+    return lines
+
+
+def _item_lines(item: Union[Module, Expression], depth: int) -> list[str]:
+    if isinstance(item, Module):
+        return _format_lines(item, depth, False)
+    indent = "  " * depth
+    flops = "" if item.flops is None else " " + _count(item.flops, "flops")
+    if item.submodule is None:
+        return [f"{indent}{item.primitive}{flops} in {', '.join(item.invars)}, "
+                f"out {', '.join(item.outvars)}"]
+    # Control flow: the operations of its bodies, one level in.
+    lines = [f"{indent}{item.primitive} {item.details}{flops}"]
+    for body in item.submodule.expressions:
+        for body_item in body.expressions:
+            lines += _item_lines(body_item, depth + 1)
     return lines
 
 
 def format_module(module: Module, depth: int = 0) -> str:
-    """Formats a ``Module`` tree as indented text, one line per module and operation.
+    """Formats a ``Module`` tree as Haiku 0.0.17 does: one line per module and operation.
+
+    Modules show FLOPs and params (``2.997 kflops``, ``301 kparams``), operations their FLOPs
+    and input/output specs; the text ends with a newline.
 
     Example:
         >>> from hk_core.experimental import jaxpr_info
-        >>> info = jaxpr_info.make_model_info(lambda x: jnp.sin(x) * 2)(jnp.ones([3]))
-        >>> print(jaxpr_info.format_module(info))
-        <lambda> flops: 6
-          sin in f32[3] out f32[3]  flops: 3
-          mul in f32[3], 2.0 out f32[3]  flops: 3
+        >>> info = jaxpr_info.make_model_info(lambda x: jnp.sin(x) * 2,
+        ...                                   compute_flops=lambda eqn, e: 3)(jnp.ones([3]))
+        >>> print(jaxpr_info.format_module(info), end="")
+        <lambda> 6 flops
+          sin 3 flops in f32[3], out f32[3]
+          mul 3 flops in f32[3], f32[], out f32[3]
     """
-    indent = "  " * depth
-    params = f" params: {module.params:,}" if module.params else ""
-    lines = [f"{indent}{module.name} flops: {module.flops:,}{params}"]
-    for item in module.expressions:
-        if isinstance(item, Module):
-            lines.append(format_module(item, depth + 1))
-        else:
-            lines += _format_expression(item, indent + "  ")
-    return "\n".join(lines)
+    return "\n".join(_format_lines(module, depth, depth == 0)) + "\n"

@@ -74,7 +74,7 @@ def _expression_html(expression: model_info.Expression, min_flop: int) -> str:
 
 
 def _module_html(module: model_info.Module, min_flop: int) -> str:
-    parts = [f'<details{" open" if module.flops >= min_flop else ""}><summary>'
+    parts = [f'<details{" open" if (module.flops or 0) >= min_flop else ""}><summary>'
              f'<span class="hk-name">{html.escape(module.name)}</span>'
              f'<span class="hk-flops">{_flops_text(module.flops)}</span>']
     if module.params:
@@ -104,7 +104,7 @@ def as_html(module: model_info.Module, min_flop: int = 1000) -> str:
     Example:
         >>> from hk_core.experimental import jaxpr_info
         >>> info = jaxpr_info.make_model_info(lambda x: x @ x.T)(jnp.ones([64, 64]))
-        >>> fragment = jaxpr_info.as_html(info)
+        >>> fragment = jaxpr_info.as_html(info, min_flop=0)
         >>> fragment.startswith('<div class="hk-info">'), 'dot_general' in fragment
         (True, True)
     """

@@ -30,6 +30,8 @@ _COLUMNS = {
 }
 _DEFAULT_COLUMNS = tuple(_COLUMNS)
 _RIGHT_ALIGNED = {"params_size": "right", "params_bytes": "right"}
+# Construction, and the lookups the recorders make themselves (they would recurse).
+NOT_RECORDED = frozenset({"__init__", "params_dict", "state_dict"})
 _FILTERS = ("has_output", "has_params")
 # Read-only, so the shared default cannot be changed by a caller.
 _DEFAULT_TABULATE_KWARGS = types.MappingProxyType({"tablefmt": "grid"})
@@ -185,7 +187,7 @@ def eval_summary(f: Callable | Any) -> Callable[..., Sequence[MethodInvocation]]
         running: list[_Record] = []
 
         def record(next_fun, call_args, call_kwargs, context):
-            if context.method_name == "__init__":
+            if context.method_name in NOT_RECORDED:
                 return next_fun(*call_args, **call_kwargs)
             entry = _Record(context, _spec_tree(call_args), _spec_tree(call_kwargs),
                             tuple(running))
