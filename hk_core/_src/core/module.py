@@ -349,6 +349,10 @@ class Module(metaclass=ModuleMetaclass):
         return _owned_entries(frame.state, self)
 
 
+# Haiku's metaclass wraps these two as well: interceptors see them (orig_class Module), and
+# `hk.current_name()` inside them is the module's path.
+_wrap_class_members(Module, {"params_dict": Module.params_dict, "state_dict": Module.state_dict})
+
 
 def _owned_entries(tree, module) -> dict[str, Any]:
     roots = [module.module_name, *module._submodules]
