@@ -9,18 +9,17 @@ dtype, shape and SHA-256. Dtypes NumPy cannot describe in a ``.npy`` header (``b
 ``float8_*``) are stored as unsigned integers of the same width and viewed back on load.
 """
 
-import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import IO, Any
 
 import jax
 import numpy as np
 
+from hk_core._src.checkpoint import atomic_file
 from hk_core._src.checkpoint import errors
 from hk_core._src.checkpoint import flat_tree
 from hk_core._src.checkpoint import safetensors_file
@@ -39,28 +38,6 @@ def _storage_view(array: np.ndarray) -> np.ndarray:
     if array.dtype.kind in _NATIVE_KINDS:
         return array
     return array.view(np.dtype(f"u{array.dtype.itemsize}"))
-
-
-def _write_atomically(path: str, write: Callable[[IO[bytes]], None]) -> None:
-    """Writes ``path`` so that it holds either its old content or all of the new one."""
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-    with contextlib.suppress(OSError):  # some file systems cannot open a directory
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # make the rename itself durable
-        finally:
-            os.close(dir_fd)
 
 
 def _flatten_params(params: Any, where: str) -> dict[str, np.ndarray]:
@@ -99,7 +76,7 @@ def _save_npz(path: str, params: Mapping[str, Mapping[str, Any]]) -> None:
                 with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, _storage_view(array), allow_pickle=False)
 
-    _write_atomically(path, write)
+    atomic_file.write(path, write)
 
 
 def save_params(path: str | os.PathLike, params_or_state: Mapping[str, Mapping[str, Any]]
@@ -142,7 +119,7 @@ def save_params(path: str | os.PathLike, params_or_state: Mapping[str, Mapping[s
         _save_npz(path, params_or_state)
         return
     data = safetensors_file.encode(params_or_state, f"save_params({path!r})")
-    _write_atomically(path, lambda f: f.write(data))
+    atomic_file.write(path, lambda f: f.write(data))
 
 
 def _read_record(npz: Any, location: str) -> list[dict[str, Any]]:
