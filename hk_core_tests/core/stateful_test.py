@@ -396,3 +396,32 @@ def test_fori_loop_with_prebuilt_module_creates_params_at_init(lower, upper):
 
     params = hk.transform(forward).init(jax.random.PRNGKey(0), _ROWS)
     assert list(params) == ["linear"]
+
+
+def test_vmap_split_rng_at_init_without_new_params_runs():
+    # Haiku 0.0.17 refuses split_rng=True at init only when the mapped function creates params.
+    seen = []
+
+    def body(row):
+        seen.append("ran")
+        return row + jax.random.uniform(hk.next_rng_key())
+
+    params = hk.transform(lambda x: hk.vmap(body, split_rng=True)(x)).init(KEY, _ROWS)
+    assert (params, seen) == ({}, ["ran"])
+
+
+def test_vmap_split_rng_at_init_with_params_built_before_runs():
+    def forward(x):
+        linear = hk.Linear(2)
+        linear(x)
+        return hk.vmap(lambda row: linear(row), split_rng=True)(x)
+
+    params = hk.transform(forward).init(KEY, _ROWS)
+    assert jax.tree.map(jnp.shape, params) == {"linear": {"b": (2,), "w": (3, 2)}}
+
+
+def test_vmap_split_rng_at_init_creating_params_names_them():
+    f = hk.transform(lambda x: hk.vmap(lambda r: hk.Linear(2)(r), split_rng=True)(x))
+    with pytest.raises(ValueError, match=r"split_rng to True during initialization.*created "
+                                         r"linear/b, linear/w"):
+        f.init(KEY, _ROWS)

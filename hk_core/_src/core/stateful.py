@@ -207,10 +207,6 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_name: str | None = None,
         if kwargs:
             raise TypeError("hk.vmap does not support keyword arguments; pass them positionally.")
         frame = _require_frame("vmap")
-        if split_rng and frame.is_init and not frame.params_frozen:
-            raise ValueError(
-                "hk.vmap(split_rng=True) is not supported while creating parameters in init: "
-                "use `split_rng=(not hk.running_init())`.")
         pure = purify(fun)
         axes = tuple(in_axes) if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
         if split_rng:
@@ -219,7 +215,13 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_name: str | None = None,
             data = snapshot(frame)._replace(rng=None)
 
             def body(data, keys, *args):
-                return pure(data, *args, _rng_key=keys)
+                out, new_data = pure(data, *args, _rng_key=keys)
+                # At init, split keys would give each element its own parameters; Haiku
+                # refuses only when the body creates some (params built outside are fine).
+                if new_data.params is not None and (
+                        jax.tree.structure(new_data.params) != jax.tree.structure(data.params)):
+                    raise _split_rng_creates_params(data.params, new_data.params)
+                return out, new_data
 
             vmapped = jax.vmap(body, in_axes=(None, 0, *axes), out_axes=(out_axes, None),
                                axis_name=axis_name, axis_size=axis_size,
@@ -238,6 +240,17 @@ def vmap(fun: Callable, in_axes=0, out_axes=0, axis_name: str | None = None,
 
 
 vmap.require_split_rng = True
+
+
+def _split_rng_creates_params(before: dict, after: dict) -> ValueError:
+    created = sorted(f"{bundle}/{name}" for bundle, values in after.items() for name in values
+                     if name not in before.get(bundle, {}))
+    shown = ", ".join(created[:6]) + (", ..." if len(created) > 6 else "")
+    return ValueError(
+        "hk.vmap does not support setting split_rng to True during initialization because it "
+        f"assumes parameters are always shared along the mapped dimension; the mapped "
+        f"function created {shown}. Use `split_rng=(not hk.running_init())`, or create the "
+        "modules' parameters before the vmap.")
 # As Haiku shows it: `split_rng` is a required keyword (the sentinel default is internal).
 vmap.__signature__ = inspect.signature(vmap).replace(parameters=[
     p.replace(default=inspect.Parameter.empty, annotation=bool) if p.name == "split_rng" else p
