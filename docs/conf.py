@@ -12,11 +12,9 @@ library) are left as plain text because the site has no network access for inter
 """
 
 import importlib
-import inspect
 import os
 import pathlib
 import sys
-import typing
 
 from docutils import nodes
 from sphinx.domains.python import PythonDomain

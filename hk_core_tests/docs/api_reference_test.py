@@ -123,8 +123,8 @@ def test_public_name_has_a_page_with_signature_docstring_and_example(
     full = f"{module_name}.{name}"
     obj = getattr(importlib.import_module(module_name), name)
     if isinstance(obj, type(sys)):  # a submodule: its own page, with the module docstring
-        assert "py:module" in (inventory.get(full, ("",))[0], inventory.get(obj.__name__, ("",))[0]), \
-            f"{full} has no module page"
+        roles = {inventory.get(name, ("",))[0] for name in (full, obj.__name__)}
+        assert "py:module" in roles, f"{full} has no module page"
         return
     assert full in inventory, f"{full} is not in the built API reference (objects.inv)"
     role, uri = inventory[full]
