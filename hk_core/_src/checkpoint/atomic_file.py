@@ -7,18 +7,19 @@ from collections.abc import Callable
 from typing import IO
 
 
-def write(path: str, write_to: Callable[[IO[bytes]], None]) -> None:
-    """Writes ``path`` so that it holds either its old content or all of the new one.
+def write_path(path: str, write_to: Callable[[str], None]) -> None:
+    """Has ``write_to`` write a temporary file, then moves it over ``path`` durably.
 
-    ``write_to`` gets a temporary file in the same directory, which is flushed, fsynced and
-    renamed over ``path``; the directory is fsynced so the rename itself is durable.
+    The temporary file is in the same directory; it is fsynced and renamed over ``path``,
+    and the directory is fsynced so the rename itself is durable. For writers that take a
+    file name (``safetensors.numpy.save_file``).
     """
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write_to(f)
-            f.flush()
+        write_to(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -28,6 +29,16 @@ def write(path: str, write_to: Callable[[IO[bytes]], None]) -> None:
     with contextlib.suppress(OSError):  # some file systems cannot open a directory
         dir_fd = os.open(directory, os.O_RDONLY)
         try:
-            os.fsync(dir_fd)  # make the rename itself durable
+            os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def write(path: str, write_to: Callable[[IO[bytes]], None]) -> None:
+    """Like :func:`write_path`, for writers that take an open binary file."""
+
+    def write_file(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            write_to(f)
+
+    write_path(path, write_file)

@@ -140,4 +140,4 @@ def placed(value: np.ndarray, leaf: Any) -> Any:
     if isinstance(leaf, np.ndarray):
         return value
     sharding = getattr(leaf, "sharding", None)
-    return jax.device_put(value, sharding) if sharding is not None else jax.numpy.asarray(value)
+    return jax.device_put(value, sharding)  # None: the default device

@@ -118,8 +118,7 @@ def save_params(path: str | os.PathLike, params_or_state: Mapping[str, Mapping[s
     if path.endswith(".npz"):
         _save_npz(path, params_or_state)
         return
-    data = safetensors_file.encode(params_or_state, f"save_params({path!r})")
-    atomic_file.write(path, lambda f: f.write(data))
+    safetensors_file.write(path, params_or_state, f"save_params({path!r})")
 
 
 def _read_record(npz: Any, location: str) -> list[dict[str, Any]]:
@@ -193,7 +192,7 @@ def _load_npz(location: str, target: Any) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for key, value in flat.items():
             module_name, name = key.rsplit("/", 1)
-            out.setdefault(module_name, {})[name] = jax.numpy.asarray(value)
+            out.setdefault(module_name, {})[name] = jax.device_put(value)
         return out
     wanted, structure = flat_tree.flatten(target, f"{location}: target", as_numpy=False)
     flat_tree.check_target(location, flat, wanted)
