@@ -70,8 +70,7 @@ class Bias(module.Module):
         self.output_size = output_size
         self.bias_dims = bias_dims
         self.b_init = b_init if b_init is not None else jnp.zeros
-        self.input_size = None
-        self.bias_shape = None
+        self.bias_shape = None  # input_size and bias_shape are set on call, as in Haiku
 
     def __call__(self, inputs: jax.Array, multiplier: jax.typing.ArrayLike | None = None
                  ) -> jax.Array:

@@ -82,7 +82,7 @@ class BatchNorm(module.Module):
         self.eps = eps
         self.scale_init = scale_init if scale_init is not None else jnp.ones
         self.offset_init = offset_init if offset_init is not None else jnp.zeros
-        self.axis = None if axis is None else tuple(axis)
+        self.axis = axis  # kept as given (a list stays a list), as in Haiku
         self.cross_replica_axis = cross_replica_axis
         self.cross_replica_axis_index_groups = cross_replica_axis_index_groups
         self.channel_index = data_format_lib.get_channel_index(data_format)

@@ -100,13 +100,13 @@ class Embed(module.Module):
         self.embed_dim = embed_dim
         self.lookup_style = lookup_style
         self.precision = precision
-        self._w_init = w_init if w_init is not None else initializers.TruncatedNormal()
+        self.w_init = w_init if w_init is not None else initializers.TruncatedNormal()
 
     @property
     def embeddings(self) -> jax.Array:
         """The ``[vocab_size, embed_dim]`` table (created on first access)."""
         return params_lib.get_parameter("embeddings", [self.vocab_size, self.embed_dim],
-                                        self._dtype, init=self._w_init)
+                                        self._dtype, init=self.w_init)
 
     def __call__(self, ids: jax.typing.ArrayLike,
                  lookup_style: "str | EmbedLookupStyle | None" = None,

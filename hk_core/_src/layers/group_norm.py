@@ -60,12 +60,18 @@ class GroupNorm(module.Module):
         norm_args.check_create_init(self.module_name, create_scale, scale_init, "scale")
         norm_args.check_create_init(self.module_name, create_offset, offset_init, "offset")
         self.groups = groups
-        self.axis = norm_args.validate(axis)
+        self._axis = norm_args.validate(axis)
+        # Haiku keeps a list (or slice) as given and makes an int a 1-tuple; the first call
+        # replaces it with the axes of the grouped array (see __call__).
+        self.axis = axis if isinstance(axis, list) else self._axis
         self.create_scale = create_scale
         self.create_offset = create_offset
         self.eps = eps
-        self.scale_init = scale_init if scale_init is not None else jnp.ones
-        self.offset_init = offset_init if offset_init is not None else jnp.zeros
+        # Haiku has no scale_init/offset_init attribute for a parameter it does not create.
+        if create_scale:
+            self.scale_init = scale_init if scale_init is not None else jnp.ones
+        if create_offset:
+            self.offset_init = offset_init if offset_init is not None else jnp.zeros
         self.data_format = data_format
         self.channel_index = data_format_lib.get_channel_index(data_format)
         self.rank = None
@@ -92,7 +98,8 @@ class GroupNorm(module.Module):
         norm_args.check_call_override(who, self.create_scale, scale, "scale")
         norm_args.check_call_override(who, self.create_offset, offset, "offset")
         ndim = x.ndim
-        if self.rank is None:
+        first_call = self.rank is None
+        if first_call:
             if ndim < 2:
                 raise ValueError(
                     f"{who}: GroupNorm needs inputs with a batch and a channel axis (rank >= "
@@ -113,8 +120,15 @@ class GroupNorm(module.Module):
         # requested axes, with the channel axis standing for channels_per_group.
         group_shape = (*x.shape[:channel_index], self.groups, channels // self.groups,
                        *x.shape[channel_index + 1:])
-        axes = norm_args.resolve(self.axis, ndim, who)
+        axes = norm_args.resolve(self._axis, ndim, who)
         group_axes = tuple(a if a < channel_index else a + 1 for a in axes)
+        if first_call:
+            # The attributes Haiku 0.0.17 sets on the first call. Its stored axes keep
+            # negative entries as given (they still count from the end of the grouped array).
+            spec = range(ndim)[self._axis] if isinstance(self._axis, slice) else self._axis
+            self.axis = tuple(a + 1 if 0 <= a and a >= channel_index else a for a in spec)
+            self.first_input_shape = (-1, *x.shape[1:])
+            self.group_shape = (-1, *group_shape[1:])
         grouped = x.reshape(group_shape)
         mean = jnp.mean(grouped, axis=group_axes, keepdims=True)
         var = jnp.var(grouped, axis=group_axes, keepdims=True)

@@ -59,9 +59,9 @@ class ExponentialMovingAverage(module.Module):
                 f"{self.module_name}: Zero debiasing does not make sense when warming up the "
                 f"value of the average to an initial value (warmup_length={warmup_length}). "
                 "Set zero_debias=False if setting warmup_length to a non-zero value.")
-        self._decay = decay
-        self._zero_debias = zero_debias
-        self._warmup_length = warmup_length
+        self.decay = decay
+        self.zero_debias = zero_debias
+        self.warmup_length = warmup_length
 
     def initialize(self, shape: Sequence[int], dtype: Any = jnp.float32) -> None:
         """Creates ``hidden`` and ``average`` as zeros if they do not exist yet.
@@ -97,11 +97,11 @@ class ExponentialMovingAverage(module.Module):
         """
         value = jnp.asarray(value)
         counter = params_lib.get_state("counter", (), jnp.int32,
-                                       init=initializers.Constant(-self._warmup_length))
+                                       init=initializers.Constant(-self.warmup_length))
         hidden = params_lib.get_state("hidden", value.shape, value.dtype, init=jnp.zeros)
-        counter, hidden, average = _step(counter, hidden, value, self._decay,
-                                         warmup=self._warmup_length > 0,
-                                         zero_debias=self._zero_debias)
+        counter, hidden, average = _step(counter, hidden, value, self.decay,
+                                         warmup=self.warmup_length > 0,
+                                         zero_debias=self.zero_debias)
         if update_stats:
             params_lib.set_state("counter", counter)
             params_lib.set_state("hidden", hidden)
@@ -166,10 +166,10 @@ class EMAParamsTree(module.Module):
             name: Module name; defaults to ``"ema_params_tree"``.
         """
         super().__init__(name=name)
-        self._decay = decay
-        self._zero_debias = zero_debias
-        self._warmup_length = warmup_length
-        self._ignore_regex = ignore_regex
+        self.decay = decay
+        self.zero_debias = zero_debias
+        self.warmup_length = warmup_length
+        self.ignore_regex = ignore_regex
 
     def __call__(self, tree: Mapping[str, Mapping[str, jax.Array]],
                  update_stats: bool = True) -> dict[str, dict[str, jax.Array]]:
@@ -183,10 +183,10 @@ class EMAParamsTree(module.Module):
             A plain two-level dict of the averages (ignored leaves unchanged).
         """
         def average(module_name: str, name: str, value: Any) -> Any:
-            if self._ignore_regex and re.match(self._ignore_regex, f"{module_name}/{name}"):
+            if self.ignore_regex and re.match(self.ignore_regex, f"{module_name}/{name}"):
                 return value
             ema = ExponentialMovingAverage(
-                self._decay, zero_debias=self._zero_debias, warmup_length=self._warmup_length,
+                self.decay, zero_debias=self.zero_debias, warmup_length=self.warmup_length,
                 name=_mangle(module_name, name, "_tilde_"))
             return ema(value, update_stats=update_stats)
 

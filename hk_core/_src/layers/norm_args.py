@@ -12,14 +12,19 @@ from hk_core._src.core import params as params_lib
 AxisSpec = int | slice | Sequence[int]
 
 
-def validate(axis: AxisSpec, what: str = "axis") -> int | slice | tuple[int, ...]:
-    """Returns ``axis`` as an int, a slice or a tuple of ints.
+def validate(axis: AxisSpec, what: str = "axis") -> slice | tuple[int, ...]:
+    """Returns ``axis`` as a slice or a tuple of ints (an int ``-1`` becomes ``(-1,)``).
+
+    The tuple is what Haiku stores as ``LayerNorm``/``RMSNorm``'s ``axis`` and ``param_axis``
+    (real code reads ``self.param_axis[0]``).
 
     Raises:
         ValueError: for anything else (e.g. a float or a list of strings).
     """
-    if isinstance(axis, (int, slice)):
+    if isinstance(axis, slice):
         return axis
+    if isinstance(axis, int):
+        return (axis,)
     if isinstance(axis, Iterable) and not isinstance(axis, (str, bytes)):
         axes = tuple(axis)
         if all(isinstance(a, int) for a in axes):
@@ -40,7 +45,7 @@ def resolve(axis: int | slice | tuple[int, ...], ndim: int, who: str, what: str 
     for a in axes:
         if not -ndim <= a < ndim:
             raise ValueError(
-                f"{who}: `{what}`={axis!r} is out of range for inputs of rank {ndim}.")
+                f"{who}: `{what}`={a!r} is out of range for inputs of rank {ndim}.")
     return tuple(sorted({a % ndim for a in axes}))
 
 

@@ -51,10 +51,8 @@ class MLP(module.Module):
                           name=f"linear_{index}")
             for index, size in enumerate(output_sizes))
         self._output_sizes = output_sizes
-
-    @property
-    def output_size(self) -> int | None:
-        return self._output_sizes[-1] if self._output_sizes else None
+        # An instance attribute, as in Haiku: the last layer's size.
+        self.output_size = output_sizes[-1] if output_sizes else None
 
     def __call__(self, inputs: jax.Array, dropout_rate: float | None = None,
                  rng: jax.Array | None = None) -> jax.Array:

@@ -108,11 +108,12 @@ class MobileNetV1(module.Module):
         self.channels = tuple(channels)
         self.num_classes = num_classes
         self.use_bn = use_bn
+        self.with_bias = not use_bn  # Haiku's attribute: convs have a bias only without BN
 
     def __call__(self, inputs: jax.Array, is_training: bool) -> jax.Array:
         """Computes logits ``[N, num_classes]`` from images ``[N, H, W, C]``."""
         out = conv.Conv2D(output_channels=32, kernel_shape=(3, 3), stride=2, padding="VALID",
-                          with_bias=not self.use_bn)(inputs)
+                          with_bias=self.with_bias)(inputs)
         if self.use_bn:
             out = _batch_norm()(out, is_training)
         out = eager.activate(jax.nn.relu, out)
