@@ -219,7 +219,8 @@ def check_page(browser: Browser, origin: str, name: str, path: str,
     if browser.visible_count(_SEARCH_BUTTON) < 1:
         failures.append(f"search box {_SEARCH_BUTTON!r} is not visible")
     # The shot shows the page's first code block (a guide's is below its introduction).
-    browser.evaluate("document.querySelector('div.highlight')?.scrollIntoView({block: 'center'})")
+    browser.evaluate("(document.querySelector('div.highlight-python') || "
+                     "document.querySelector('div.highlight'))?.scrollIntoView({block: 'center'})")
     browser.screenshot(screenshots / f"{name}.png")
     # The search box opens its dialog, with a text field, when clicked.
     browser.evaluate(f"document.querySelector({json.dumps(_SEARCH_BUTTON)})?.click()")
