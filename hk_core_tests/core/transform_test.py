@@ -279,10 +279,12 @@ def test_unexpected_tracer_error_gets_hint():
 # --- Signatures and keys (issue 13 item 3). Expected strings are the `inspect.signature`
 # Haiku 0.0.17 prints for the same function on jax 0.10.2.
 
-_P = "collections.abc.Mapping[str, collections.abc.Mapping[str, jax.jaxlib._jax.Array]]"
-_MP = ("collections.abc.MutableMapping[str, collections.abc.MutableMapping[str, "
-       "jax.jaxlib._jax.Array]]")
-_RNG = "rng: Union[jax.jaxlib._jax.Array, int, NoneType]"
+# How typing prints jax.Array: "jax.jaxlib._jax.Array" on jax 0.10 (as recorded from Haiku),
+# "jax.Array" on jax 0.12.
+_ARRAY = f"{jax.Array.__module__}.{jax.Array.__qualname__}"
+_P = f"collections.abc.Mapping[str, collections.abc.Mapping[str, {_ARRAY}]]"
+_MP = f"collections.abc.MutableMapping[str, collections.abc.MutableMapping[str, {_ARRAY}]]"
+_RNG = f"rng: Union[{_ARRAY}, int, NoneType]"
 _F_ARGS = "x, y=1, *, z=2"
 
 
