@@ -373,3 +373,32 @@ def test_dataclass_module_uses_name_field():
 
     assert _param_keys(lambda x: Dense(2, name="dd")(x), X) == ["dd/linear"]
     assert _param_keys(lambda x: Dense(2)(x), X) == ["dense/linear"]
+
+
+def test_name_scope_construction_is_seen_by_method_interceptors():
+    # Haiku 0.0.17 (black box, generator seed 9): one NameScopeModule '__init__' per path
+    # component, at `hk.name_scope(...)` call time; current_name() is the scope's path.
+    log = []
+
+    def interceptor(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        log.append((type(context.module).__name__, context.method_name,
+                    context.orig_class.__name__, args, kwargs, context.module.module_name,
+                    hk.current_name(), out))
+        return out
+
+    def f(x):
+        with hk.intercept_methods(interceptor):
+            with hk.name_scope("a/b"):
+                x = hk.get_parameter("p", [], init=jnp.ones) * x
+            with hk.name_scope("c", method_name="foo"):
+                pass
+        return x
+
+    params = hk.transform(f).init(None, 1.0)
+    assert list(params) == ["a/b"]
+    assert log == [
+        ("NameScopeModule", "__init__", "NameScopeModule", (), {"name": "a"}, "a", "a", None),
+        ("NameScopeModule", "__init__", "NameScopeModule", (), {"name": "b"}, "a/b", "a/b", None),
+        ("NameScopeModule", "__init__", "NameScopeModule", (), {"name": "c"}, "c", "c", None),
+    ]

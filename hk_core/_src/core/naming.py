@@ -7,10 +7,12 @@ unique with counters that live in the enclosing method invocation's ``MethodScop
 
 import functools
 import re
+import types
 from typing import Any
 
 from hk_core._src.core import errors
 from hk_core._src.core import frame as frame_lib
+from hk_core._src.core import interceptors
 
 FORCE_PREFIX = "FORCE:"
 _IDENTIFIER = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -132,6 +134,34 @@ class NameScopeModule:
         return f"NameScopeModule({self.module_name!r})"
 
 
+def _scope_module(frame: frame_lib.Frame, parent: frame_lib.MethodScope,
+                  component: str) -> NameScopeModule:
+    """Builds the stand-in module of one scope component, seen by method interceptors.
+
+    As in Haiku, interceptors see its construction (``'__init__'`` with ``name=component``)
+    and, inside, ``hk.current_name()`` is the scope's path once it is named.
+    """
+    chain = interceptors.active()
+    if not chain:
+        return NameScopeModule(unique_child_name(parent, component))
+    module = NameScopeModule.__new__(NameScopeModule)
+    construction = frame_lib.MethodScope(module, "__init__", None)
+
+    def build(name: str) -> None:
+        path = unique_child_name(parent, name)
+        NameScopeModule.__init__(module, path)
+        construction.bundle = path
+
+    context = interceptors.MethodContext(
+        module, "__init__", types.MethodType(NameScopeModule.__init__, module), NameScopeModule)
+    frame.scopes.append(construction)
+    try:
+        interceptors.run(chain, build, (), {"name": component}, context)
+    finally:
+        frame.scopes.pop()
+    return module
+
+
 class _NameScope:
     """The object ``hk.name_scope`` returns: names are reserved on creation, single use."""
 
@@ -185,8 +215,8 @@ def name_scope(name: str, *, method_name: str = "__call__") -> _NameScope:
     parent = frame.scopes[-1]
     pushed = []
     for component in components:
-        path = unique_child_name(parent, component)
-        module = NameScopeModule(path)
+        module = _scope_module(frame, parent, component)
+        path = module.module_name
         scope = frame_lib.MethodScope(module, method_name, path)
         pushed.append(scope)
         parent = scope
