@@ -32,6 +32,7 @@ class CheckpointCorruptionError(ValueError):
 
     def __init__(self, location: str, message: str, path: str | None = None):
         self.location, self.path = location, path
+        self.detail = message  # kept so other processes can raise the same error (see agree.py)
         where = f"{location}" if path is None else f"{location}, array {path!r}"
         super().__init__(f"{where}: {message}")
 
@@ -59,6 +60,7 @@ class CheckpointMismatchError(ValueError):
     def __init__(self, location: str, path: str, what: str, expected: object, actual: object,
                  hint: str = ""):
         self.location, self.path, self.expected, self.actual = location, path, expected, actual
+        self.what, self.hint = what, hint
         super().__init__(
             f"{location}: {path!r}: {what}: target expects {expected}, checkpoint has "
             f"{actual}.{' ' + hint if hint else ''}")

@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from hk_core._src.checkpoint import agree
 from hk_core._src.checkpoint import errors
 from hk_core._src.checkpoint import manifest
 from hk_core._src.checkpoint import manifest_handler
@@ -202,19 +203,38 @@ class CheckpointManager:
                 f"{self._directory}: there is no complete step {step}; steps present: {steps}.")
         step = int(step)
         location = os.path.join(self._directory, str(step))
-        entries = self._read_manifest(step, location)
-        target_flat = None
-        if target is not None:
-            target_flat = manifest.flatten(target, f"{location}: restore target")
-            verify.check_target(location, entries, target_flat)
-        restored = self._read_tree(step, location, dict(target_flat or ()))
-        by_path = dict(manifest.flatten(restored, location))
-        for path in entries:
-            if path not in by_path:
-                raise errors.CheckpointCorruptionError(
-                    location, "listed in the manifest but not read back", path)
-        manifest.map_threaded(lambda e: verify.verify_leaf(location, e, by_path[e.path]),
-                              list(entries.values()))
+        # Each phase ends with every process agreeing (agree.agree) on whether any of them
+        # failed, so all raise the same error and none goes on to a collective alone.
+        entries, target_flat, failure = {}, None, None
+        try:
+            entries = self._read_manifest(step, location)
+            if target is not None:
+                target_flat = manifest.flatten(target, f"{location}: restore target")
+                verify.check_target(location, entries, target_flat)
+        except (errors.CheckpointCorruptionError, errors.CheckpointMismatchError) as e:
+            failure = e
+        agree.agree(location, failure)
+        restored = None
+        try:
+            restored = self._read_tree(step, location, dict(target_flat or ()))
+        except errors.CheckpointCorruptionError as e:
+            failure = e
+        agree.agree(location, failure)
+        try:
+            by_path = dict(manifest.flatten(restored, location))
+            for path in entries:
+                if path not in by_path:
+                    raise errors.CheckpointCorruptionError(
+                        location, "listed in the manifest but not read back", path)
+            # Collective slicing first, in the same order on every process; then the
+            # local checksums, in parallel.
+            uncovered = [verify.gather_uncovered(e, by_path[e.path]) for e in entries.values()]
+            manifest.map_threaded(
+                lambda job: verify.verify_leaf(location, job[0], by_path[job[0].path], job[1]),
+                list(zip(entries.values(), uncovered)))
+        except errors.CheckpointCorruptionError as e:
+            failure = e
+        agree.agree(location, failure)
         if target is None:
             return restored
         leaves = [_like_target(by_path[path], leaf) for path, leaf in target_flat]

@@ -6,6 +6,9 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec
 
 from hk_core._src.checkpoint import errors
 from hk_core._src.checkpoint import manifest
@@ -84,12 +87,52 @@ def _region(host: np.ndarray, origin: manifest.Index, index: manifest.Index) -> 
     return host[tuple(slice(a - o, b - o) for (a, b), (o, _) in zip(index, origin))]
 
 
-def verify_leaf(location: str, entry: manifest.LeafEntry, value: Any) -> int:
+def _covers_globally(value: jax.Array, shape: tuple[int, ...], index: manifest.Index) -> bool:
+    """Whether some device of the run (any process) holds all of ``index``."""
+    return any(_contains(manifest.normalize_index(piece, shape), index)
+               for piece in value.sharding.devices_indices_map(shape).values())
+
+
+def gather_uncovered(entry: manifest.LeafEntry, value: Any) -> dict[int, np.ndarray]:
+    """Copies out the saved shards of ``value`` that no device holds whole (a collective).
+
+    Under a restore sharding that cuts a saved shard across devices of several processes
+    (e.g. an array saved replicated, restored split over processes), no process could check
+    that shard from its own pieces. Such a region is sliced out of the restored array and
+    replicated to every device (one all-gather of the shard's bytes); process
+    ``k % process_count`` checks saved shard ``k``. Every process must call this for the same
+    leaves in the same order, since the slicing is a collective computation.
+
+    Returns:
+        ``{position in entry.shards: host copy of that region}`` for the shards this process
+        must check this way (empty when every saved shard lies within one device's piece).
+    """
+    if not isinstance(value, jax.Array) or value.is_fully_addressable:
+        return {}
+    shape = tuple(value.shape)
+    devices = np.array(sorted(value.sharding.device_set, key=lambda d: d.id))
+    replicated = NamedSharding(Mesh(devices, ("all",)), PartitionSpec())
+    out = {}
+    for k, (index, _) in enumerate(entry.shards):
+        if _covers_globally(value, shape, index):
+            continue
+        starts, stops = [a for a, _ in index], [b for _, b in index]
+        region = jax.jit(lambda x, s=tuple(starts), e=tuple(stops): jax.lax.slice(x, s, e),
+                         out_shardings=replicated)(value)
+        if k % jax.process_count() == jax.process_index():
+            out[k] = np.asarray(region.addressable_shards[0].data)
+    return out
+
+
+def verify_leaf(location: str, entry: manifest.LeafEntry, value: Any,
+                uncovered: dict[int, np.ndarray] | None = None) -> int:
     """Recomputes the CRC32 of every stored shard of ``entry`` from the restored ``value``.
 
     A shard is read from the restored piece that contains it, so a restore into another
-    sharding checks the bytes as they were saved. In a multi-process run, a shard whose
-    data this process does not hold is left to the processes that do.
+    sharding checks the bytes as they were saved. In a multi-process run, a shard held
+    whole by a device of another process is left to that process, and a shard no device
+    holds whole is read from ``uncovered`` (see :func:`gather_uncovered`) by the one process
+    it is assigned to: every saved shard is checked by at least one process.
 
     Returns:
         The number of shards checked.
@@ -97,6 +140,7 @@ def verify_leaf(location: str, entry: manifest.LeafEntry, value: Any) -> int:
     Raises:
         CheckpointCorruptionError: if the shape, dtype or any checksum differs.
     """
+    uncovered = uncovered or {}
     shape, dtype = manifest.shape_and_dtype(value)
     if (shape, dtype) != (entry.shape, entry.dtype):
         raise errors.CheckpointCorruptionError(
@@ -109,8 +153,8 @@ def verify_leaf(location: str, entry: manifest.LeafEntry, value: Any) -> int:
         pieces, whole = [], value
     host_cache: dict[int, np.ndarray] = {}
     checked = 0
-    for index, saved_crc in entry.shards:
-        found = next((k for k, (origin, _) in enumerate(pieces) if _contains(origin, index)), None)
+    for k, (index, saved_crc) in enumerate(entry.shards):
+        found = next((j for j, (origin, _) in enumerate(pieces) if _contains(origin, index)), None)
         if found is not None:
             origin, shard = pieces[found]
             if found not in host_cache:
@@ -120,8 +164,10 @@ def verify_leaf(location: str, entry: manifest.LeafEntry, value: Any) -> int:
             if -1 not in host_cache:
                 host_cache[-1] = np.asarray(whole)
             region = _region(host_cache[-1], manifest.full_index(shape), index)
+        elif k in uncovered:
+            region = uncovered[k]
         else:
-            continue
+            continue  # held whole by another process's device, or assigned to another process
         actual_crc = manifest.crc32(region)
         if actual_crc != saved_crc:
             bounds = ", ".join(f"{a}:{b}" for a, b in index)

@@ -1,0 +1,147 @@
+"""Checkpoints of two ``jax.distributed`` processes on 127.0.0.1 (4 CPU devices each).
+
+One launch of two processes saves an MLP TrainState (adam) plus three 64x64 arrays (split
+across the processes, sharded within each, replicated) on the mesh {data: 4, model: 2},
+restores it several ways, flips a byte in each extra array and restores again. A second,
+single-process launch restores the same checkpoint onto 8 devices and onto 1. Process
+start-up is the slow part, so each launch runs many scenarios; each test reads its part of
+what the workers wrote (see _multihost_worker.py).
+"""
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hk_core_tests.checkpoint import _multihost_worker as worker
+
+_REPO = pathlib.Path(__file__).resolve().parents[2]
+_TIMEOUT_S = 420  # generous: 2 processes x 4 devices on a shared 2-core machine
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(out_dir: pathlib.Path, num_processes: int, devices: int, *scenarios: str,
+           expect_rc: int | None = 0) -> list[subprocess.CompletedProcess]:
+    """Runs the worker in ``num_processes`` processes and waits for all of them."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(_REPO), env.get("PYTHONPATH", "")])
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "hk_core_tests.checkpoint._multihost_worker", str(port), str(i),
+         str(num_processes), str(devices), str(out_dir), *scenarios],
+        cwd=_REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(num_processes)]
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=_TIMEOUT_S)[0])
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if expect_rc is not None:
+        for i, (proc, output) in enumerate(zip(procs, outputs)):
+            assert proc.returncode == expect_rc, (
+                f"process {i} exited with {proc.returncode}:\n{output[-6000:]}")
+    return [subprocess.CompletedProcess(p.args, p.returncode, o) for p, o in zip(procs, outputs)]
+
+
+def load(path: pathlib.Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory) -> pathlib.Path:
+    directory = tmp_path_factory.mktemp("multihost_checkpoint")
+    launch(directory, 2, 4, "save_restore")
+    launch(directory, 1, 8, "restore_local")
+    return directory
+
+
+def _reports(out: pathlib.Path) -> list[dict]:
+    return [json.loads((out / f"save_restore_{i}.json").read_text()) for i in range(2)]
+
+
+def _assert_equal(actual: dict, expected: dict) -> None:
+    assert sorted(actual) == sorted(expected)
+    for key in expected:
+        np.testing.assert_array_equal(actual[key], expected[key], err_msg=key)
+
+
+def test_each_process_writes_only_its_own_shards(out):
+    files = [json.loads((out / "ckpt" / "1" / "manifest" / f"manifest.process_{i}.json")
+                        .read_text())["manifest"]["leaves"] for i in range(2)]
+    saved = load(out / "saved_0.npz")
+    written = [{leaf["path"]: [tuple(map(tuple, s["index"])) for s in leaf["shards"]]
+                for leaf in leaves} for leaves in files]
+    for path, value in saved.items():
+        shards = written[0][path] + written[1][path]
+        # Together the processes wrote every element exactly once: no shard twice, nothing
+        # gathered into one host beyond the array's own pieces.
+        assert sum(int(np.prod([b - a for a, b in index])) for index in shards) == value.size
+        if path == "extra/split":  # split across processes: each wrote only its half
+            assert written[0][path] == [((0, 16), (0, 64)), ((16, 32), (0, 64))]
+            assert written[1][path] == [((32, 48), (0, 64)), ((48, 64), (0, 64))]
+        if path.endswith("linear_0/w"):  # split over 'model': no process wrote it whole
+            assert all(index[1] != (0, value.shape[1]) for index in shards), path
+    # And each process's own storage holds about its share of the bytes, not the tree.
+    sizes = [sum(f.stat().st_size for f in (out / "ckpt" / "1" / "tree" / f"ocdbt.process_{i}")
+                 .rglob("*") if f.is_file()) for i in range(2)]
+    total = sum(v.nbytes for v in saved.values())
+    assert all(0 < size < total for size in sizes), (sizes, total)
+
+
+def test_async_save_returns_before_it_completes_and_restores_exactly(out):
+    for report in _reports(out):
+        assert report["async_return_s"] <= report["async_complete_s"]
+    _assert_equal(load(out / "restored_latest_0.npz"), load(out / "saved2_0.npz"))
+
+
+@pytest.mark.parametrize("name", ["same", "swapped", "finer"])
+def test_two_process_restores_equal_saved_values_with_target_shardings(out, name):
+    saved = load(out / "saved_0.npz")
+    for i, report in enumerate(_reports(out)):
+        assert report[f"shardings_kept_{name}"]
+        _assert_equal(load(out / f"restored_{name}_{i}.npz"), saved)
+
+
+@pytest.mark.parametrize("name", ["8dev", "1dev"])
+def test_single_process_restores_equal_saved_values(out, name):
+    _assert_equal(load(out / f"restored_{name}_0.npz"), load(out / "saved_0.npz"))
+
+
+@pytest.mark.parametrize("kind, shard", [
+    ("split", "[32:48, 0:64]"),        # only process 1 holds and checks it
+    ("within", "[0:64, 0:32]"),
+    ("replicated", "[0:64, 0:64]"),
+])
+@pytest.mark.parametrize("target", ["same", "finer"])
+def test_flipped_byte_raises_the_same_corruption_error_on_every_process(out, kind, shard,
+                                                                        target):
+    first, second = _reports(out)
+    assert first[f"flipped_{kind}"] == 1
+    outcomes = [report[f"corrupt_{kind}_{target}"] for report in (first, second)]
+    assert outcomes[0] == outcomes[1]
+    error_type, message = outcomes[0]
+    assert error_type == "CheckpointCorruptionError"
+    assert f"corrupt_{kind}/1, array 'extra/{kind}': shard {shard} reads back" in message
+
+
+def test_tree_mismatch_raises_on_every_process(out):
+    outcomes = [report["mismatch"] for report in _reports(out)]
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == "CheckpointMismatchError"
+    assert "'extra/split': shape: target expects (65, 64), checkpoint has (64, 64)." in (
+        outcomes[0][1])
