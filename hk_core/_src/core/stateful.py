@@ -457,7 +457,9 @@ def scan(f: Callable, init: Any, xs: Any, length: int | None = None, reverse: bo
 
 def _scan_traced(frame, f, init, xs, length, reverse, unroll):
     _top_up(frame)
-    pure = purify(f, copy_names=False, top_up=True)
+    # Names made in a traced loop body do not reserve names outside it (as in Haiku, whose
+    # init runs the first step inline, where they do).
+    pure = purify(f, copy_names=True, top_up=True)
     data = snapshot(frame)
     params_before = data.params
     with layer_calls.loop_body():
@@ -469,7 +471,8 @@ def _scan_traced(frame, f, init, xs, length, reverse, unroll):
 
 
 def _scan_at_init(frame, f, init, xs, length, reverse, unroll):
-    _top_up(frame)
+    # No RNG top-up before the inline first step (Haiku keeps keys reserved beyond
+    # rng_reserve_size here; they are dropped only after the step).
     if length == 0:
         zeros = jax.tree.map(lambda x: jnp.zeros(x.shape[1:], x.dtype), xs)
         _, y = f(init, zeros)
@@ -480,9 +483,11 @@ def _scan_at_init(frame, f, init, xs, length, reverse, unroll):
     first = jax.tree.map(lambda x: x[index], xs)
     carry, y0 = f(init, first)
     _top_up(frame)
+    y0 = jax.tree.map(lambda y: jnp.expand_dims(y, 0), y0)
+    if length == 1:  # Haiku does not trace the body again: modules built inside it are fine
+        return carry, y0
     rest = jax.tree.map(lambda x: x[:-1] if reverse else x[1:], xs)
     carry, ys = _scan_traced(frame, f, carry, rest, length - 1, reverse, unroll)
-    y0 = jax.tree.map(lambda y: jnp.expand_dims(y, 0), y0)
     pieces = (ys, y0) if reverse else (y0, ys)
     return carry, jax.tree.map(lambda *parts: jnp.concatenate(parts), *pieces)
 
@@ -534,8 +539,9 @@ def fori_loop(lower, upper, body_fun: Callable, init_val: Any) -> Any:
         Array(3, dtype=int32, weak_type=True)
     """
     frame = _require_frame("fori_loop")
-    _top_up(frame)
     initializing = frame.is_init and not frame.params_frozen
+    if not initializing:  # at init the top-up comes after the inline iteration, as in Haiku
+        _top_up(frame)
     if initializing:
         # Run one iteration outside the loop so that params and state it creates exist.
         init_val = body_fun(lower, init_val)
@@ -544,7 +550,7 @@ def fori_loop(lower, upper, body_fun: Callable, init_val: Any) -> Any:
         low, high = _concrete_int(lower), _concrete_int(upper)
         if low is not None and low == high:
             return init_val  # that was the only iteration
-    pure = purify(body_fun, copy_names=False, top_up=True)
+    pure = purify(body_fun, copy_names=True, top_up=True)
 
     def body(i, carry):
         data, value = carry
@@ -577,8 +583,8 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
             "determine if your loop will run at least once). Please use `hk.running_init()` "
             "to run the body unconditionally in init.")
     _top_up(frame)
-    pure_cond = purify(cond_fun, copy_names=False)
-    pure_body = purify(body_fun, copy_names=False, top_up=True)
+    pure_cond = purify(cond_fun, copy_names=True)
+    pure_body = purify(body_fun, copy_names=True, top_up=True)
 
     def cond(carry):
         data, value = carry
