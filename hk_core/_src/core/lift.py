@@ -42,8 +42,12 @@ def _enclosing_prefix(frame: frame_lib.Frame) -> str:
     return "" if bundle in (None, "~") else bundle
 
 
-class _LiftingModule(module_lib.Module):
-    """Holds a lift's prefix; calling it stores or looks up the lifted entries."""
+class LiftingModule(module_lib.Module):
+    """Holds a lift's prefix; calling it stores or looks up the lifted entries.
+
+    Named as Haiku's: interceptors see ``LiftingModule.__init__``/``__call__`` and nothing
+    else (the helpers below are transparent).
+    """
 
     def __init__(self, init_fn: Callable, allow_reuse: bool, transparent: bool, with_state: bool,
                  name: str):
@@ -55,6 +59,7 @@ class _LiftingModule(module_lib.Module):
         self._with_state = with_state
 
     @property
+    @module_lib.transparent
     def prefix(self) -> str:
         return self.module_name if self._transparent_prefix is None else self._transparent_prefix
 
@@ -67,6 +72,7 @@ class _LiftingModule(module_lib.Module):
             return params, _strip(frame.state, self.prefix)
         return params
 
+    @module_lib.transparent
     def _init(self, frame, *args, **kwargs):
         own = self.prefix
         outer = params_lib.lifted_prefix() or ""
@@ -93,6 +99,7 @@ class _LiftingModule(module_lib.Module):
             self._store(frame.initial_state, state, None)
         return (params, state) if self._with_state else params
 
+    @module_lib.transparent
     def _store(self, target: dict, tree: Mapping, kind: str | None) -> None:
         prefix = self.prefix
         for bundle, values in tree.items():
@@ -125,7 +132,7 @@ def lift(init_fn: Callable, *, allow_reuse: bool = False, name: str = "lifted") 
         >>> list(hk.transform(outer).init(0, jnp.ones([1, 3])))
         ['inner/linear']
     """
-    return _LiftingModule(init_fn, allow_reuse, False, False, name=name)
+    return LiftingModule(init_fn, allow_reuse, False, False, name=name)
 
 
 def transparent_lift(init_fn: Callable, *, allow_reuse: bool = False) -> Callable:
@@ -139,7 +146,7 @@ def transparent_lift(init_fn: Callable, *, allow_reuse: bool = False) -> Callabl
         >>> list(hk.transform(outer).init(0, jnp.ones([1, 3])))
         ['linear']
     """
-    return _LiftingModule(init_fn, allow_reuse, True, False, name="lifted")
+    return LiftingModule(init_fn, allow_reuse, True, False, name="lifted")
 
 
 class LiftWithStateUpdater:
@@ -219,7 +226,7 @@ def lift_with_state(init_fn: Callable, *, allow_reuse: bool = False,
         >>> hk.transform_with_state(outer).init(None)[1]
         {'inner/~': {'n': 1}}
     """
-    lifted = _LiftingModule(init_fn, allow_reuse, False, True, name=name)
+    lifted = LiftingModule(init_fn, allow_reuse, False, True, name=name)
     return lifted, LiftWithStateUpdater(name)
 
 
@@ -236,7 +243,7 @@ def transparent_lift_with_state(init_fn: Callable, *, allow_reuse: bool = False
         >>> hk.transform_with_state(outer).init(None)[1]
         {'~': {'n': 1}}
     """
-    lifted = _LiftingModule(init_fn, allow_reuse, True, True, name="lifted")
+    lifted = LiftingModule(init_fn, allow_reuse, True, True, name="lifted")
     return lifted, LiftWithStateUpdater(None)
 
 
