@@ -425,3 +425,35 @@ def test_vmap_split_rng_at_init_creating_params_names_them():
     with pytest.raises(ValueError, match=r"split_rng to True during initialization.*created "
                                          r"linear/b, linear/w"):
         f.init(KEY, _ROWS)
+
+
+# --- What the body of a wrapper sees at init (Haiku 0.0.17 black box; generator seeds 1190, 1199).
+
+_WRAPPERS = {
+    "value_and_grad": lambda g, x: hk.value_and_grad(g)(x),
+    "grad": lambda g, x: hk.grad(g)(x),
+    "vmap": lambda g, x: hk.vmap(g, split_rng=False)(x),
+    "remat": lambda g, x: hk.remat(g)(x),
+    "cond": lambda g, x: hk.cond(True, g, g, x),
+    "switch": lambda g, x: hk.switch(0, [g, g], x),
+    "eval_shape": lambda g, x: hk.eval_shape(g, x),
+}
+
+
+@pytest.mark.parametrize("wrap", list(_WRAPPERS.values()), ids=list(_WRAPPERS))
+def test_get_params_inside_wrapper_at_init_shows_params_from_before_it(wrap):
+    seen = []
+
+    def f(x):
+        hk.Linear(2, name="before")(x)
+
+        def inner(x):
+            y = hk.Linear(3, name="inside")(x)
+            seen.append(sorted(hk.get_params()))
+            return jnp.sum(y)
+
+        return wrap(inner, x)
+
+    hk.transform(f).init(KEY, jnp.ones([2, 3]))
+    # Also: a branch given twice to cond/switch runs its Python once, as in Haiku.
+    assert seen == [["before"]]

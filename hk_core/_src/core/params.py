@@ -392,7 +392,8 @@ def get_params() -> dict[str, dict[str, jax.Array]]:
         ['linear']
     """
     frame = frame_lib.current_frame("`hk.get_params`")
-    return {bundle: dict(values) for bundle, values in frame.params.items()}
+    params = frame.params if frame.params_view is None else frame.params_view
+    return {bundle: dict(values) for bundle, values in params.items()}
 
 
 def get_current_state() -> dict[str, dict[str, Any]]:
