@@ -35,6 +35,14 @@ class UnsupportedOnnxOpError(NotImplementedError):
     Attributes:
         primitive: The primitive's name (e.g. ``"random_gamma_grad"``).
         module_path: The hk_core module whose code emitted it (``""`` outside modules).
+
+    Example:
+        >>> from hk_core import export
+        >>> try:  # what to_onnx raises for an operation ONNX has no counterpart for
+        ...     raise export.UnsupportedOnnxOpError("random_gamma_grad", "vae/~/encoder")
+        ... except NotImplementedError as e:
+        ...     print(e.primitive, e.module_path)
+        random_gamma_grad vae/~/encoder
     """
 
     def __init__(self, primitive: str, module_path: str, detail: str = ""):
