@@ -202,10 +202,60 @@ def scenario_restore_local(run):
         run.savez("restored_latest", run.host(manager.restore(target=target)))
 
 
+def _die_in_commit():
+    """Makes this process SIGKILL itself inside the next save's background commit."""
+    from hk_core._src.checkpoint import manifest_handler
+
+    def die(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    manifest_handler._write_durably = die  # the arrays are being written, the step not final
+
+
+def scenario_train(run, name, mode):
+    """Trains to STEPS saving every step, resuming from ``name``'s latest step if any.
+
+    ``mode``: ``none``; ``kill1``/``kill2``: process 1 / both SIGKILL themselves inside the
+    save of step 3; ``sigterm``: trains until the preemption sync point (the test sends
+    SIGTERM once ``<name>_ready_<i>`` exists), saves that step and returns.
+    """
+    from hk_core import checkpoint
+    directory = os.path.join(run.out, name)
+    mesh = run.mesh(4, 2)
+    ts = run.state(mesh)
+    manager = checkpoint.CheckpointManager(directory, async_save=True)
+    start = manager.latest_step() or 0
+    if start:
+        ts = manager.restore(target=ts)
+        run.savez(f"{name}_restored", run.host(ts))
+    run.write(f"{name}_start", {"start": start, "step": int(ts.step)})
+    last = 10**6 if mode == "sigterm" else max(STEPS, start + 1)
+    if mode == "sigterm":
+        open(os.path.join(run.out, f"{name}_ready_{run.pid}"), "w").close()
+    for step in range(start + 1, last + 1):
+        ts = run.train(ts, mesh, 1)
+        if mode == "sigterm":
+            if manager.reached_preemption(step):
+                manager.save(step, ts)
+                manager.wait()
+                run.savez(f"{name}_preempted", run.host(ts))
+                run.write(f"{name}_preempted", {"step": step})
+                break
+            continue
+        if step == 3 and (mode == "kill2" or (mode == "kill1" and run.pid == 1)):
+            _die_in_commit()
+        manager.save(step, ts)
+    manager.wait()
+    manager.close()
+    if mode != "sigterm":
+        run.savez(f"{name}_final", run.host(ts))
+
+
 def main(port, process_id, num_processes, out_dir, scenarios):
     run = Run(port, process_id, num_processes, out_dir)
-    for name in scenarios:
-        globals()[f"scenario_{name}"](run)
+    for scenario in scenarios:
+        name, *args = scenario.split(":")
+        globals()[f"scenario_{name}"](run, *args)
     if num_processes > 1:
         run.jax.distributed.shutdown()
 

@@ -12,8 +12,10 @@ import json
 import os
 import pathlib
 import socket
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -31,30 +33,45 @@ def _free_port() -> int:
 
 
 def launch(out_dir: pathlib.Path, num_processes: int, devices: int, *scenarios: str,
-           expect_rc: int | None = 0) -> list[subprocess.CompletedProcess]:
-    """Runs the worker in ``num_processes`` processes and waits for all of them."""
+           expect_rc: int | None = 0, sigterm_when: str | None = None) -> list[int]:
+    """Runs the worker in ``num_processes`` processes and returns their exit codes.
+
+    When one process dies, the others are SIGKILLed, as a cluster scheduler restarts the
+    whole job. With ``sigterm_when``, every process gets SIGTERM once each has created
+    ``<out_dir>/<sigterm_when>_<process id>``.
+    """
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env["PYTHONPATH"] = os.pathsep.join([str(_REPO), env.get("PYTHONPATH", "")])
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "hk_core_tests.checkpoint._multihost_worker", str(port), str(i),
-         str(num_processes), str(devices), str(out_dir), *scenarios],
-        cwd=_REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for i in range(num_processes)]
-    outputs = []
+    logs = [out_dir / f"log_{port}_{i}.txt" for i in range(num_processes)]
+    procs = []
+    for i, log in enumerate(logs):
+        with open(log, "w") as f:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "hk_core_tests.checkpoint._multihost_worker", str(port),
+                 str(i), str(num_processes), str(devices), str(out_dir), *scenarios],
+                cwd=_REPO, env=env, stdout=f, stderr=subprocess.STDOUT))
+    deadline, signalled = time.monotonic() + _TIMEOUT_S, False
     try:
-        for proc in procs:
-            outputs.append(proc.communicate(timeout=_TIMEOUT_S)[0])
+        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            if any(p.poll() not in (None, 0) for p in procs):
+                break
+            if (sigterm_when and not signalled and
+                    all((out_dir / f"{sigterm_when}_{i}").exists() for i in range(len(procs)))):
+                for p in procs:
+                    p.send_signal(signal.SIGTERM)
+                signalled = True
+            time.sleep(0.2)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+    codes = [p.returncode for p in procs]
     if expect_rc is not None:
-        for i, (proc, output) in enumerate(zip(procs, outputs)):
-            assert proc.returncode == expect_rc, (
-                f"process {i} exited with {proc.returncode}:\n{output[-6000:]}")
-    return [subprocess.CompletedProcess(p.args, p.returncode, o) for p, o in zip(procs, outputs)]
+        for i, (code, log) in enumerate(zip(codes, logs)):
+            assert code == expect_rc, f"process {i} exited with {code}:\n{log.read_text()[-6000:]}"
+    return codes
 
 
 def load(path: pathlib.Path) -> dict[str, np.ndarray]:
@@ -145,3 +162,47 @@ def test_tree_mismatch_raises_on_every_process(out):
     assert outcomes[0][0] == "CheckpointMismatchError"
     assert "'extra/split': shape: target expects (65, 64), checkpoint has (64, 64)." in (
         outcomes[0][1])
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory) -> tuple[pathlib.Path, list[list[int]]]:
+    """An uninterrupted run, and runs killed or preempted mid-way then resumed (4 launches)."""
+    directory = tmp_path_factory.mktemp("multihost_resume")
+    codes = [
+        launch(directory, 2, 4, "train:ref:none", "train:k1:kill1", expect_rc=None),
+        launch(directory, 2, 4, "train:k1:none", "train:k2:kill2", expect_rc=None),
+        launch(directory, 2, 4, "train:k2:none", "train:pre:sigterm",
+               sigterm_when="pre_ready"),
+        launch(directory, 2, 4, "train:pre:none"),
+    ]
+    return directory, codes
+
+
+@pytest.mark.parametrize("name, launch_index, killed", [
+    ("k1", 0, [1]),       # process 1 SIGKILLed mid-save (process 0 then killed by the "scheduler")
+    ("k2", 1, [0, 1]),    # both SIGKILLed mid-save
+])
+def test_sigkill_mid_save_then_resume_equals_an_uninterrupted_run(resumed, name, launch_index,
+                                                                  killed):
+    out, codes = resumed
+    for i in killed:
+        assert codes[launch_index][i] == -signal.SIGKILL
+    steps = sorted(int(p.name) for p in (out / name).iterdir() if p.name.isdigit())
+    assert steps == [1, 2, 3, 4]  # the partial step 3 was dropped, then saved again
+    for i in range(2):
+        assert json.loads((out / f"{name}_start_{i}.json").read_text()) == {"start": 2, "step": 2}
+        _assert_equal(load(out / f"{name}_final_{i}.npz"), load(out / "ref_final_0.npz"))
+
+
+def test_sigterm_saves_an_agreed_step_exits_zero_and_resumes_from_it(resumed):
+    out, codes = resumed
+    assert codes[2] == [0, 0]
+    preempted = [json.loads((out / f"pre_preempted_{i}.json").read_text())["step"]
+                 for i in range(2)]
+    assert preempted[0] == preempted[1] > 0
+    step = preempted[0]
+    for i in range(2):
+        assert json.loads((out / f"pre_start_{i}.json").read_text()) == {"start": step,
+                                                                          "step": step}
+        _assert_equal(load(out / f"pre_restored_{i}.npz"), load(out / "pre_preempted_0.npz"))
+        assert int(load(out / f"pre_final_{i}.npz")["step"]) == step + 1

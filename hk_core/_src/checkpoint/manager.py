@@ -167,6 +167,24 @@ class CheckpointManager:
             _MANIFEST: manifest_handler.ManifestSave(pending),
         }), force=True)
 
+    def reached_preemption(self, step: int) -> bool:
+        """Whether every process has agreed to save ``step`` because of a preemption notice.
+
+        Call it at every training step, with the same step on every process; when it
+        returns True, save ``step`` (and ``wait``) and exit. On a SIGTERM (the usual
+        preemption notice) to any process of a ``jax.distributed`` run, JAX's preemption
+        service picks the next step all processes reach, so they save the same one. Without
+        that service (e.g. a single process) it returns False.
+
+        Example:
+            >>> import tempfile
+            >>> import hk_core.checkpoint
+            >>> with hk_core.checkpoint.CheckpointManager(tempfile.mkdtemp()) as manager:
+            ...     manager.reached_preemption(0)
+            False
+        """
+        return bool(self._manager.reached_preemption(int(step)))
+
     def wait(self) -> None:
         """Blocks until every started save is complete on disk (re-raising its error)."""
         self._manager.wait_until_finished()
