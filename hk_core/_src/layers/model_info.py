@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Union
 
 import jax
+import numpy as np
 
 from hk_core._src.core import interceptors
 from hk_core._src.layers import flops as flops_lib
@@ -34,9 +35,11 @@ class Expression:
         primitive: The primitive's name, e.g. ``'dot_general'``.
         invars: The inputs, as ``'f32[2,3]'`` (literals as their value).
         outvars: The outputs, likewise.
-        flops: Estimated FLOPs (for scan/cond/while: of their bodies, see ``submodule``).
-        details: The primitive's simple parameters, e.g. ``'axes=(1,)'``.
-        submodule: For control flow (scan, cond, while), the tree of its bodies.
+        flops: FLOPs from ``compute_flops``; for a scan or while loop, of one trip through
+            its body (``submodule``); a scan counts ``length`` times in its parent's total.
+        details: The primitive's simple parameters, e.g. ``'axes=(1,)'``; for a scan
+            ``'length=5 unroll=1'`` as Haiku shows it.
+        submodule: For a scan or while loop, the tree of its body.
     """
 
     primitive: str
@@ -45,6 +48,8 @@ class Expression:
     flops: int | None = None
     details: str = ""
     submodule: "Module | None" = None
+    # A scan's flops are per step, as Haiku shows them; its parent counts them this often.
+    repeats: int = dataclasses.field(default=1, repr=False)
 
 
 @dataclasses.dataclass
@@ -83,7 +88,14 @@ def _details(eqn: Any) -> str:
 
 
 def _var_str(var: Any) -> str:
-    return jaxpr_walk.aval_str(var)  # literals too: Haiku prints 0.0 as f32[]
+    """Haiku's spelling: ``f32[1,3]``, ``bf16[2]``, but ``int32[]``, ``bool[]`` (only
+    ``float`` is shortened); literals too (0.0 is ``f32[]``)."""
+    shape, dtype = getattr(var.aval, "shape", None), getattr(var.aval, "dtype", None)
+    try:
+        name = np.dtype(dtype).name.replace("float", "f")
+    except TypeError:  # tokens, PRNG keys: the aval's own text
+        return jaxpr_walk.aval_str(var)
+    return f"{name}[{','.join(str(d) for d in shape)}]"
 
 
 def _kernel_names() -> frozenset[str]:
@@ -164,7 +176,13 @@ class _Builder:
                 flops=None,
                 details=_details(eqn),
             )
-            bodies = jaxpr_walk.named_sub_jaxprs(eqn)
+            bodies = _shown_bodies(eqn)
+            if eqn.primitive.name == "scan":
+                expression.details = (f"length={eqn.params.get('length')} "
+                                      f"unroll={eqn.params.get('unroll')}")
+                expression.repeats = int(eqn.params.get("length", 1))
+            elif eqn.primitive.name == "while":
+                expression.details = ""  # Haiku shows a bare "while"
             if bodies:
                 expression.submodule = Module(name=eqn.primitive.name)
                 for body_name, sub in bodies:
@@ -186,20 +204,30 @@ def _total(module: Module) -> int:
         else:
             if item.submodule is not None:
                 _total(item.submodule)
-            total += item.flops or 0
+            total += (item.flops or 0) * item.repeats
     module.flops = total
     return total
 
 
+def _shown_bodies(eqn: Any) -> list[tuple[str, Any]]:
+    """The bodies Haiku lists under a control-flow operation: a scan's body, a while loop's
+    body (not its condition); a cond is one plain operation (its branches are not listed)."""
+    name = eqn.primitive.name
+    if name == "cond":
+        return []
+    bodies = jaxpr_walk.named_sub_jaxprs(eqn)
+    if name == "while":
+        return [(key, body) for key, body in bodies if key == "body_jaxpr"]
+    return bodies
+
+
 def _control_flow_flops(eqn: Any, bodies: Module) -> int:
+    """One trip through the bodies (a scan's total counts it ``length`` times, as Haiku's
+    root total does; a while loop's trip count is unknown)."""
+    del eqn
     per_body = [_total(body) for body in bodies.expressions]
     _total(bodies)
-    name = eqn.primitive.name
-    if name == "scan":
-        return sum(per_body) * int(eqn.params.get("length", 1))
-    if name == "cond":
-        return max(per_body, default=0)  # only one branch runs: count the dearest
-    return sum(per_body)  # while: one trip through cond and body (trip count unknown)
+    return sum(per_body)
 
 
 def estimated_flops(eqn: Any, expression: Expression) -> int:
@@ -319,7 +347,8 @@ def _item_lines(item: Union[Module, Expression], depth: int) -> list[str]:
         return [f"{indent}{item.primitive}{flops} in {', '.join(item.invars)}, "
                 f"out {', '.join(item.outvars)}"]
     # Control flow: the operations of its bodies, one level in.
-    lines = [f"{indent}{item.primitive} {item.details}{flops}"]
+    details = f" {item.details}" if item.details else ""
+    lines = [f"{indent}{item.primitive}{details}{flops}"]
     for body in item.submodule.expressions:
         for body_item in body.expressions:
             lines += _item_lines(body_item, depth + 1)
