@@ -352,6 +352,11 @@ def test_vmap_signature_shows_split_rng_as_required_keyword():
     parameter = inspect.signature(hk.vmap).parameters["split_rng"]
     assert (parameter.kind, parameter.default, parameter.annotation) == (
         inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.empty, bool)
+    # Haiku 0.0.17's signature, printed:
+    assert str(inspect.signature(hk.vmap)) == (
+        "(fun: collections.abc.Callable[..., typing.Any], in_axes=0, out_axes=0, "
+        "axis_name: str | None = None, axis_size: int | None = None, *, split_rng: bool, "
+        "spmd_axis_name: typing.Any | None = None) -> collections.abc.Callable[..., typing.Any]")
 
 
 def _fori_building_linear(lower, upper):

@@ -174,9 +174,9 @@ def _broadcast_axes(arg, axis):
 _SPLIT_RNG_NOT_GIVEN = object()
 
 
-def vmap(fun: Callable, in_axes=0, out_axes=0, axis_name: str | None = None,
+def vmap(fun: Callable[..., Any], in_axes=0, out_axes=0, axis_name: str | None = None,
          axis_size: int | None = None, *, split_rng: bool | None = _SPLIT_RNG_NOT_GIVEN,
-         spmd_axis_name=None) -> Callable:
+         spmd_axis_name: Any | None = None) -> Callable[..., Any]:
     """``jax.vmap`` for code that uses modules: params and state are shared across the batch.
 
     Args:
