@@ -5,6 +5,7 @@ are not installed these tests skip. hk_core itself never imports them.
 """
 
 import importlib.util
+import os
 import pathlib
 import sys
 
@@ -16,7 +17,10 @@ import pytest
 import hk_core as hk
 from hk_core import export
 
-if any(importlib.util.find_spec(m) is None for m in ("jax2onnx", "onnxruntime", "flax")):
+_MISSING = [m for m in ("jax2onnx", "onnxruntime", "flax") if importlib.util.find_spec(m) is None]
+if _MISSING and os.environ.get("HK_CORE_REQUIRE_ONNX"):  # CI's ONNX leg (.ci/onnx_leg.sh)
+    raise ImportError(f"HK_CORE_REQUIRE_ONNX is set but {_MISSING} are not installed")
+if _MISSING:
     pytest.skip("needs the onnx extra (jax2onnx, onnxruntime and the Flax it converts with)",
                 allow_module_level=True)
 
