@@ -112,7 +112,8 @@ class _LayerStack:
                 else:
                     init_key, next_key, apply_key = jax.random.split(key, 3)
                 params, state = inner.init(init_key, x, per_layer)
-                (x, _), _ = inner.apply(params, state, apply_key, x, per_layer)
+                # Haiku keeps the state after this init-time apply as the initial state.
+                (x, _), state = inner.apply(params, state, apply_key, x, per_layer)
                 return (x, next_key), (params, state)
 
             with layer_calls.loop_body():
