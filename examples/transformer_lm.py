@@ -22,6 +22,19 @@ host devices first:
 
     XLA_FLAGS=--xla_force_host_platform_device_count=8 \
         python examples/transformer_lm.py --mesh data=4,model=2
+
+On several processes (``jax.distributed``; here 2 on one machine, 4 CPU devices each), start
+one per process with the same flags and checkpoint directory; each feeds its slice of
+every batch, and a killed run started again resumes from the newest complete step:
+
+    export XLA_FLAGS=--xla_force_host_platform_device_count=4
+    python examples/transformer_lm.py --coordinator=127.0.0.1:1234 --num_processes=2 \
+        --process_id=0 --mesh data=4,model=2 --checkpoint_dir=/tmp/lm2 &
+    python examples/transformer_lm.py --coordinator=127.0.0.1:1234 --num_processes=2 \
+        --process_id=1 --mesh data=4,model=2 --checkpoint_dir=/tmp/lm2
+
+On a cluster JAX detects (SLURM, Kubernetes, Cloud TPU), ``--coordinator=auto`` reads all
+three from the environment.
 """
 
 import _common  # first: makes hk_core importable from a checkout
@@ -61,6 +74,11 @@ _QUANTIZE = flags.DEFINE_enum(
     "weights with per-channel scales (hk_core.export.quantize_int8) and print both eval "
     "losses; with --serve_from, sample from the int8 weights.")
 _SAMPLE_CHARS = flags.DEFINE_integer("sample_chars", 200, "Characters sampled by --serve_from.")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator", None, "host:port of process 0 for a multi-process run (jax.distributed); "
+    "'auto' lets JAX read it, --num_processes and --process_id from the cluster's environment.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in the run.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in the run.")
 FLAGS = flags.FLAGS
 
 # --- data ---------------------------------------------------------------------------------
@@ -181,10 +199,10 @@ def parse_mesh(text: str) -> dict[str, int]:
 
 @functools.cache
 def mesh_and_rules() -> tuple[jax.sharding.Mesh, distributed.ShardingRules] | None:
-    """The --mesh mesh and the sharding rules, or None without --mesh."""
-    if not _MESH.value:
+    """The --mesh mesh and the sharding rules, or None without --mesh (one process)."""
+    if not _MESH.value and jax.process_count() == 1:
         return None
-    axes = parse_mesh(_MESH.value)
+    axes = parse_mesh(_MESH.value or "data=-1")  # several processes: split batches over all
     try:
         mesh = distributed.make_mesh(axes)
     except ValueError as e:
@@ -214,7 +232,23 @@ def distribute(train_state, batch_fn):
     mesh, rules = mesh_and_rules()
     train_state = jax.device_put(train_state, rules.shardings(train_state, mesh))
     axis = "data" if "data" in mesh.shape else None
-    return train_state, lambda step: distributed.shard_batch(batch_fn(step), mesh, axis)
+    count, index = jax.process_count(), jax.process_index()
+
+    def local_batch(step):  # this process's rows of the global batch (all of it if alone)
+        batch = batch_fn(step)
+        rows = len(batch) // count
+        return batch[index * rows:(index + 1) * rows]
+
+    return train_state, lambda step: distributed.shard_batch(local_batch(step), mesh, axis)
+
+
+def join_processes() -> None:
+    """Joins a multi-process run when --coordinator is given (before any other JAX call)."""
+    if _COORDINATOR.value == "auto":
+        distributed.initialize()
+    elif _COORDINATOR.value:
+        distributed.initialize(_COORDINATOR.value, num_processes=_NUM_PROCESSES.value,
+                               process_id=_PROCESS_ID.value)
 
 
 def sample(apply, params, prompt: np.ndarray, num_chars: int, seed: int) -> np.ndarray:
@@ -266,6 +300,7 @@ def serve(model, example, vocab: list[str], eval_ids: np.ndarray) -> None:
 
 def main(argv):
     del argv
+    join_processes()
     train_text, eval_text = load_text(FLAGS.seed)
     vocab = sorted(set(train_text) | set(eval_text))
     index = {c: i for i, c in enumerate(vocab)}
