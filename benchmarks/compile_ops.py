@@ -14,7 +14,10 @@ difference below ~25%. Measured on CPU (jax 0.10.2, 12 layers): the LayerNorm fo
 (jnp.var beside a separate mean 52k ops; one shared ``x - mean`` 26k ops, 0.52x; custom_vjp 19k,
 0.24-0.33x), then reshaping Linear inputs to 2-D (42k, 0.76x); ``@``/dot/einsum/dot_general
 lower identically; attention, mask, embed, gelu and loss forms stay within 3% of the ops;
-``lax.scan`` over layers is 0.27x.
+``lax.scan`` over layers is 0.27x. These are the raw twin's op choices: hk_core's Linear and
+LayerNorm compute through kernels traced once per shape, and there Haiku's LayerNorm order
+(mean and ``jnp.var``, which hk_core uses for Haiku's gradient bits) compiled no slower than
+the shared ``x - mean`` (12 layers: 4.25 s vs 3.98 s min, 4.30 s vs 4.32 s median).
 
 Run: ``python benchmarks/compile_ops.py [--quick] [--layers 12] [--repeats 3]
 [--only name,name]``.
