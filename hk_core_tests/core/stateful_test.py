@@ -462,3 +462,26 @@ def test_get_params_inside_wrapper_at_init_shows_params_from_before_it(wrap):
     hk.transform(f).init(KEY, jnp.ones([2, 3]))
     # Also: a branch given twice to cond/switch runs its Python once, as in Haiku.
     assert seen == [["before"]]
+
+
+@pytest.mark.parametrize("name", ["cond", "vmap", "grad", "remat"])
+def test_state_getters_inside_wrapper_show_state_from_before_it_at_init_only(name):
+    wrap = _WRAPPERS[name]
+    seen = []
+
+    def f(x):
+        hk.set_state("before", 1)
+
+        def inner(x):
+            hk.set_state("inside", 2)
+            hk.get_state("made", [], init=jnp.zeros)
+            seen.append((sorted(hk.get_current_state()["~"]), sorted(hk.get_initial_state()["~"])))
+            return jnp.sum(x)
+
+        return wrap(inner, x)
+
+    t = hk.transform_with_state(f)
+    params, state = t.init(None, jnp.ones([2, 3]))
+    t.apply(params, state, None, jnp.ones([2, 3]))
+    everything = ["before", "inside", "made"]
+    assert seen == [(["before"], ["before"]), (everything, everything)]  # init, then apply

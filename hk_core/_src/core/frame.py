@@ -50,7 +50,7 @@ class Frame:
 
     __slots__ = (
         "params", "params_frozen", "state", "initial_state", "input_state", "rng", "is_init",
-        "scopes", "pending_updaters", "trace_state", "name_scopes", "serial", "params_view",
+        "scopes", "pending_updaters", "trace_state", "name_scopes", "serial", "init_view",
         "__weakref__",
     )
 
@@ -67,9 +67,10 @@ class Frame:
         # Modules record the serial of the frame they were built in (transparent_lift's
         # closure check); an int, so a module kept after the call does not keep the frame.
         self.serial = next(_SERIALS)
-        # What `hk.get_params()` shows while an hk wrapper (vmap, grad, cond...) runs its
-        # body at init: the params that existed when the wrapper started, as in Haiku.
-        self.params_view = None
+        # What `hk.get_params()`/`get_current_state()`/`get_initial_state()` show while an hk
+        # wrapper (vmap, grad, cond...) runs its body at init: the params and state from
+        # when the wrapper started (a stateful.FrameData), as in Haiku. None otherwise.
+        self.init_view = None
         # The JAX trace this frame's code runs in; hk wrappers (hk.vmap, hk.cond, ...) swap
         # it while they trace their body. Compared only when `check_jax_usage` is on.
         # `None` when `check_jax_usage` is off. Config is read once per frame: the hot

@@ -392,7 +392,7 @@ def get_params() -> dict[str, dict[str, jax.Array]]:
         ['linear']
     """
     frame = frame_lib.current_frame("`hk.get_params`")
-    params = frame.params if frame.params_view is None else frame.params_view
+    params = frame.params if frame.init_view is None else frame.init_view.params
     return {bundle: dict(values) for bundle, values in params.items()}
 
 
@@ -407,7 +407,8 @@ def get_current_state() -> dict[str, dict[str, Any]]:
         {'~': {'s': 1.0}}
     """
     frame = frame_lib.current_frame("`hk.get_current_state`")
-    return {bundle: dict(values) for bundle, values in frame.state.items()}
+    state = frame.state if frame.init_view is None else frame.init_view.state
+    return {bundle: dict(values) for bundle, values in state.items()}
 
 
 def get_initial_state() -> dict[str, dict[str, Any]]:
@@ -423,7 +424,8 @@ def get_initial_state() -> dict[str, dict[str, Any]]:
     """
     frame = frame_lib.current_frame("`hk.get_initial_state`")
     out = {bundle: dict(values) for bundle, values in frame.input_state.items()}
-    for bundle, values in frame.initial_state.items():
+    initial = frame.initial_state if frame.init_view is None else frame.init_view.initial_state
+    for bundle, values in initial.items():
         out.setdefault(bundle, {}).update(values)
     return out
 

@@ -82,14 +82,14 @@ class _Installed:
         frame, data = self.frame, self.data
         scope = frame.scopes[-1]
         self.saved = (frame.params, frame.state, frame.initial_state, frame.rng,
-                      scope.counters, scope.reserved, frame.trace_state, frame.params_view)
+                      scope.counters, scope.reserved, frame.trace_state, frame.init_view)
         # The body runs in the trace of the JAX transform this wrapper applies: that is
         # sanctioned use, not the raw-transform misuse `check_jax_usage` looks for.
         if frame.trace_state is not None:
             frame.trace_state = frame_lib.opaque_trace_state()
         if data.params is not None:
             frame.params = _copy2(data.params)
-            frame.params_view = data.params
+            frame.init_view = data
         frame.state = _copy2(data.state)
         frame.initial_state = _copy2(data.initial_state)
         if self.rng_key is not None:
@@ -119,7 +119,7 @@ class _Installed:
         frame = self.frame
         scope = frame.scopes[-1]
         (frame.params, frame.state, frame.initial_state, frame.rng,
-         scope.counters, scope.reserved, frame.trace_state, frame.params_view) = self.saved
+         scope.counters, scope.reserved, frame.trace_state, frame.init_view) = self.saved
 
 
 def purify(fun: Callable, copy_names: bool = True, top_up: bool = False) -> Callable:
