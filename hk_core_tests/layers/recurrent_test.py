@@ -321,3 +321,12 @@ def test_skip_connections_with_a_plain_callable_is_a_value_error():
     with pytest.raises(ValueError, match=r"skip connections need every layer to be an "
                                          r"hk.RNNCore, got \w+"):
         hk.transform(f).init(None)
+
+
+def test_rnn_core_is_an_abc_subclass_as_in_haiku():
+    # Haiku 0.0.17 (black box): abc.ABC is in hk.RNNCore's MRO, so isinstance checks against
+    # abc.ABC and registration through RNNCore.register work.
+    import abc
+
+    assert abc.ABC in hk.RNNCore.__mro__
+    assert isinstance(hk.RNNCore, abc.ABCMeta)

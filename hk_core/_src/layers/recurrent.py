@@ -26,7 +26,7 @@ def add_batch(tree: Any, batch_size: int | None) -> Any:
     return jax.tree.map(lambda x: jnp.broadcast_to(x, (batch_size, *jnp.shape(x))), tree)
 
 
-class RNNCore(module.Module):
+class RNNCore(module.Module, abc.ABC):
     """Base class of recurrent cores: one step ``(inputs, prev_state) -> (output, next_state)``.
 
     Example:
