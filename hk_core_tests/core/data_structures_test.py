@@ -89,7 +89,7 @@ def test_flatmap_item_assignment_raises_type_error(is_inner):
 
 def test_flatmap_attribute_assignment_raises_attribute_error():
     fm = ds.to_immutable_dict({"a": {"w": 1.0}})
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match=r"'FlatMap' object has no attribute 'extra'"):
         fm.extra = 1
 
 

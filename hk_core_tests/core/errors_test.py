@@ -137,7 +137,7 @@ def test_dtype_error_is_explained_once_by_the_innermost_module_with_params():
 
     f = hk.transform(lambda x: Wrapper()(x))
     params = {"wrapper/conv2_d": _conv_params_as(np.int32)["conv2_d"]}
-    with pytest.raises(TypeError) as e:
+    with pytest.raises(TypeError, match=r"Parameters whose dtype differs from the inputs'") as e:
         f.apply(params, None, IMAGE)
     assert str(e.value).count("In module") == 1
     assert "In module 'wrapper/conv2_d' (Conv2D.__call__)" in str(e.value)

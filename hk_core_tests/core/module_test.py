@@ -139,7 +139,7 @@ def test_params_dict_includes_own_and_used_modules():
 def test_params_dict_outside_transform_is_an_error():
     holder = {}
     hk.transform(lambda: holder.setdefault("m", Net(1))).init(None)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must be initialized inside an `hk\.transform`"):
         holder["m"].params_dict()
 
 

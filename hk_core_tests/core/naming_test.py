@@ -272,7 +272,7 @@ def test_name_scope_modules_get_scope_prefix():
 
 
 def test_name_scope_rejects_leading_slash_and_empty_components():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"Name scopes must not be empty or start with '/'"):
         hk.transform(lambda: hk.name_scope("/a")).init(None)
     with pytest.raises(ValueError, match="not a valid module name"):
         hk.transform(lambda: hk.name_scope("a//b")).init(None)

@@ -69,7 +69,8 @@ def test_maybe_next_rng_key_is_none_without_rng():
 
 
 def test_next_rng_key_without_rng_raises_missing_rng():
-    with pytest.raises(errors.MissingRNGError):
+    with pytest.raises(errors.MissingRNGError,
+                       match=r"You must pass a non-None PRNGKey to init and/or apply"):
         hk.transform(lambda: hk.next_rng_key()).apply({}, None)
 
 

@@ -186,7 +186,8 @@ def test_without_apply_rng_drops_rng_argument_for_every_kind():
     g = hk.without_apply_rng(hk.transform_with_state(_stateful))
     params, state = g.init(None, X)
     assert g.apply(params, state, X)[1]["~"]["count"] == 1
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError,
+                       match=r"hk\.without_apply_rng expects the result of hk\.transform"):
         hk.without_apply_rng(lambda: None)
 
 
@@ -233,7 +234,8 @@ def test_running_init_true_in_init_false_in_apply():
     _, state = f.init(None)
     assert state["~"]["init"] is True
     assert f.apply({}, {}, None)[1]["~"]["init"] is False
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError,
+                       match=r"`hk\.running_init` must be used as part of an `hk\.transform`"):
         hk.running_init()
 
 

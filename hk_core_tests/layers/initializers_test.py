@@ -108,7 +108,8 @@ def test_variance_scaling_fan_in_axes_counts_only_above_rank_two(shape, fan_in_a
 @pytest.mark.parametrize("kwargs", [{"scale": -1.0}, {"mode": "fan_sideways"},
                                     {"distribution": "cauchy"}])
 def test_variance_scaling_rejects_bad_arguments(kwargs):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"`scale` must be a non-negative value|"
+                                   r"Invalid `(mode|distribution)` argument"):
         hk.initializers.VarianceScaling(**kwargs)
 
 
@@ -132,9 +133,9 @@ def test_orthogonal_rows_or_columns_are_orthonormal(shape):
 
 
 def test_orthogonal_and_identity_need_rank_two():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"Orthogonal initializer requires at least a 2D shape"):
         _draw(hk.initializers.Orthogonal(), [3])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"Identity initializer requires at least a 2D shape"):
         hk.initializers.Identity()([3], jnp.float32)
 
 

@@ -59,7 +59,7 @@ def test_create_from_tuple_with_other_length_raises_type_error():
 
 
 def test_create_from_tuple_empty_raises_assertion_error():
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match=r"Padding must not be empty"):
         hk.pad.create_from_tuple((), n=2)
 
 

@@ -75,5 +75,5 @@ def test_with_output_dtype_returns_changed_copy():
 def test_policy_is_hashable_and_immutable():
     policy = Policy.from_string("bf16")
     assert hash(policy) == hash(Policy.from_string("bf16"))
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match=r"cannot assign to field 'param_dtype'"):
         policy.param_dtype = jnp.float32

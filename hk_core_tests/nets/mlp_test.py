@@ -43,7 +43,7 @@ def test_dropout_argument_rules():
 
 
 def test_b_init_without_bias_is_an_error():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"When with_bias=False b_init must not be set"):
         hk.transform(lambda x: hk.nets.MLP([2], with_bias=False, b_init=jnp.ones)(x)).init(0, X)
 
 

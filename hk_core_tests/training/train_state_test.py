@@ -92,7 +92,7 @@ def test_apply_gradients_without_tx_explains_how_to_build():
 
 
 def test_train_state_is_frozen():
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match=r"cannot assign to field 'step'"):
         _sgd_state().step = 3
 
 
