@@ -172,7 +172,7 @@ def _load_npz(location: str, target: Any) -> dict[str, dict[str, Any]]:
     with open(location, "rb") as f:
         head = f.read(4)
     if head != b"PK\x03\x04":
-        # np.load would try the file as a pickle and suggest allow_pickle=True: never that.
+        # np.load would try the file as a pickle and advise enabling pickles: never that.
         what = "it is empty" if not head else "it does not start as a zip archive does"
         raise errors.CheckpointCorruptionError(
             location, f"cannot be read as a params file: {what} (an .npz params file is a "
