@@ -185,8 +185,12 @@ def resumed(tmp_path_factory) -> tuple[pathlib.Path, list[list[int]]]:
 def test_sigkill_mid_save_then_resume_equals_an_uninterrupted_run(resumed, name, launch_index,
                                                                   killed):
     out, codes = resumed
-    for i in killed:
-        assert codes[launch_index][i] == -signal.SIGKILL
+    # Each process in `killed` SIGKILLs itself inside the save. When both do, the second may
+    # first see its peer's death: JAX's distributed runtime then aborts it (SIGABRT), which
+    # leaves its save just as unfinished.
+    died = [codes[launch_index][i] for i in killed]
+    assert -signal.SIGKILL in died
+    assert set(died) <= {-signal.SIGKILL, -signal.SIGABRT}
     steps = sorted(int(p.name) for p in (out / name).iterdir() if p.name.isdigit())
     assert steps == [1, 2, 3, 4]  # the partial step 3 was dropped, then saved again
     for i in range(2):
