@@ -17,17 +17,11 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from hk_core import checkpoint
+from hk_core_tests.checkpoint import _trees
 from hk_core._src.checkpoint import params_file
 
-_W = np.random.default_rng(0).standard_normal((64, 32)).astype(np.float32)
-
-
-def _params() -> dict:
-    return {
-        "mlp/~/linear_0": {"w": jnp.asarray(_W), "b": jnp.arange(32.0)},
-        "mlp/~/linear_1": {"w": jnp.ones((32, 2), jnp.bfloat16)},
-        "~": {"count": jnp.asarray(3, jnp.int32)},
-    }
+_W = _trees.W
+_params = _trees.params
 
 
 @pytest.fixture

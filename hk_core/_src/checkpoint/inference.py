@@ -32,14 +32,8 @@ def _step_directory(checkpoint: "manager_lib.CheckpointManager | str | os.PathLi
     # A step is complete once Orbax renamed it to its number (temporaries carry a suffix).
     steps = sorted(int(n) for n in os.listdir(directory) if n.isdigit()) if os.path.isdir(
         directory) else []
-    if step is None:
-        if not steps:
-            raise FileNotFoundError(f"{directory}: no complete checkpoint to restore.")
-        step = steps[-1]
-    elif int(step) not in steps:
-        raise FileNotFoundError(
-            f"{directory}: there is no complete step {step}; steps present: {steps}.")
-    return os.path.join(directory, str(int(step))), int(step)
+    step = manager_lib.choose_step(directory, steps, step)
+    return os.path.join(directory, str(step)), step
 
 
 def _read_entries(location: str) -> dict[str, manifest.LeafEntry]:

@@ -211,15 +211,7 @@ class CheckpointManager:
             CheckpointCorruptionError: if a file is unreadable or a checksum differs.
         """
         self._manager.wait_until_finished()
-        steps = self.all_steps()
-        if step is None:
-            if not steps:
-                raise FileNotFoundError(f"{self._directory}: no complete checkpoint to restore.")
-            step = steps[-1]
-        elif int(step) not in steps:
-            raise FileNotFoundError(
-                f"{self._directory}: there is no complete step {step}; steps present: {steps}.")
-        step = int(step)
+        step = choose_step(self._directory, self.all_steps(), step)
         location = os.path.join(self._directory, str(step))
         # Each phase ends with every process agreeing (agree.agree) on whether any of them
         # failed, so all raise the same error and none goes on to a collective alone.
@@ -297,3 +289,19 @@ class CheckpointManager:
     def close(self) -> None:
         """Waits for pending saves, then releases Orbax's threads."""
         self._manager.close()
+
+
+def choose_step(directory: str, steps: list[int], step: int | None) -> int:
+    """Returns ``step`` (the newest of ``steps`` when None) if it is a complete step.
+
+    Raises:
+        FileNotFoundError: naming ``directory`` and the steps present, if it is not.
+    """
+    if step is None:
+        if not steps:
+            raise FileNotFoundError(f"{directory}: no complete checkpoint to restore.")
+        return steps[-1]
+    if int(step) not in steps:
+        raise FileNotFoundError(
+            f"{directory}: there is no complete step {step}; steps present: {steps}.")
+    return int(step)
