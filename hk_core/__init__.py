@@ -14,7 +14,7 @@ from hk_core import experimental as experimental
 from hk_core import initializers as initializers
 from hk_core import nets as nets
 from hk_core import testing as testing
-from hk_core._src.core.lift import LayerStackTransparencyMapping as LayerStackTransparencyMapping
+from hk_core._src.transforms.layer_stack import LayerStackTransparencyMapping as LayerStackTransparencyMapping
 from hk_core._src.core.lift import LiftWithStateUpdater as LiftWithStateUpdater
 from hk_core._src.core.lift import lift as lift
 from hk_core._src.core.lift import lift_with_state as lift_with_state
@@ -98,7 +98,7 @@ from hk_core._src.layers.conv_transpose import Conv2DTranspose as Conv2DTranspos
 from hk_core._src.layers.conv_transpose import Conv3DTranspose as Conv3DTranspose
 from hk_core._src.layers.conv_transpose import ConvNDTranspose as ConvNDTranspose
 from hk_core._src.layers.data_format import get_channel_index as get_channel_index
-from hk_core._src.layers.deferred import Deferred as Deferred
+from hk_core._src.transforms.deferred import Deferred as Deferred
 from hk_core._src.layers.depthwise_conv import DepthwiseConv1D as DepthwiseConv1D
 from hk_core._src.layers.depthwise_conv import DepthwiseConv2D as DepthwiseConv2D
 from hk_core._src.layers.depthwise_conv import DepthwiseConv3D as DepthwiseConv3D
@@ -127,7 +127,7 @@ from hk_core._src.layers.attention import MultiHeadAttention as MultiHeadAttenti
 from hk_core._src.layers.conv_lstm import Conv1DLSTM as Conv1DLSTM
 from hk_core._src.layers.conv_lstm import Conv2DLSTM as Conv2DLSTM
 from hk_core._src.layers.conv_lstm import Conv3DLSTM as Conv3DLSTM
-from hk_core._src.layers.layer_stack import layer_stack as layer_stack
+from hk_core._src.transforms.layer_stack import layer_stack as layer_stack
 from hk_core._src.layers.recurrent import GRU as GRU
 from hk_core._src.layers.recurrent import LSTM as LSTM
 from hk_core._src.layers.recurrent import DeepRNN as DeepRNN
@@ -138,10 +138,10 @@ from hk_core._src.layers.recurrent import RNNCore as RNNCore
 from hk_core._src.layers.recurrent import VanillaRNN as VanillaRNN
 from hk_core._src.layers.recurrent import (
     deep_rnn_with_skip_connections as deep_rnn_with_skip_connections)
-from hk_core._src.layers.unroll import dynamic_unroll as dynamic_unroll
-from hk_core._src.layers.unroll import static_unroll as static_unroll
+from hk_core._src.transforms.unroll import dynamic_unroll as dynamic_unroll
+from hk_core._src.transforms.unroll import static_unroll as static_unroll
 # --- experimental utilities: summary, to_dot ---
-from hk_core._src.layers.dot import to_dot as to_dot
+from hk_core._src.inspect.dot import to_dot as to_dot
 
 # The one version source: setup.cfg reads it (`attr:`) without importing hk_core, which
 # needs it to stay a plain string literal. Bump it here only (BUILD.md, "Release").

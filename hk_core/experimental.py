@@ -1,6 +1,6 @@
 """Experimental APIs (Haiku's ``hk.experimental``)."""
 
-from hk_core._src.core.lift import LayerStackTransparencyMapping as LayerStackTransparencyMapping
+from hk_core._src.transforms.layer_stack import LayerStackTransparencyMapping as LayerStackTransparencyMapping
 from hk_core._src.core.lift import LiftWithStateUpdater as LiftWithStateUpdater
 from hk_core._src.core.lift import lift as lift
 from hk_core._src.core.lift import lift_with_state as lift_with_state
@@ -24,16 +24,16 @@ from hk_core._src.core.rng import maybe_get_rng_sequence_state as maybe_get_rng_
 from hk_core._src.core.rng import replace_rng_sequence_state as replace_rng_sequence_state
 
 # --- layers: attention, recurrent, layer_stack ---
-from hk_core._src.layers.layer_stack import layer_stack as layer_stack
+from hk_core._src.transforms.layer_stack import layer_stack as layer_stack
 # --- experimental utilities: summary, to_dot, jaxpr_info, check_jax_usage, rng options ---
-from hk_core._src.layers import jaxpr_info as jaxpr_info
-from hk_core._src.layers.dot import abstract_to_dot as abstract_to_dot
-from hk_core._src.layers.dot import to_dot as to_dot
-from hk_core._src.layers.summary import ArraySpec as ArraySpec
-from hk_core._src.layers.summary import MethodInvocation as MethodInvocation
-from hk_core._src.layers.summary import ModuleDetails as ModuleDetails
-from hk_core._src.layers.summary import eval_summary as eval_summary
-from hk_core._src.layers.summary import tabulate as tabulate
+from hk_core._src.inspect import jaxpr_info as jaxpr_info
+from hk_core._src.inspect.dot import abstract_to_dot as abstract_to_dot
+from hk_core._src.inspect.dot import to_dot as to_dot
+from hk_core._src.inspect.summary import ArraySpec as ArraySpec
+from hk_core._src.inspect.summary import MethodInvocation as MethodInvocation
+from hk_core._src.inspect.summary import ModuleDetails as ModuleDetails
+from hk_core._src.inspect.summary import eval_summary as eval_summary
+from hk_core._src.inspect.summary import tabulate as tabulate
 from hk_core._src.core.abstract_eval import fast_eval_shape as fast_eval_shape
 from hk_core._src.core.rng_optimization import optimize_rng_use as optimize_rng_use
 from hk_core._src.core.switches import check_jax_usage as check_jax_usage

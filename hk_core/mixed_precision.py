@@ -16,11 +16,11 @@ Example:
     >>> hk.mixed_precision.clear_policy(re.compile(r"mlp/~/linear_1"))
 """
 
-from hk_core._src.layers.mixed_precision import clear_policy as clear_policy
-from hk_core._src.layers.mixed_precision import current_policy as current_policy
-from hk_core._src.layers.mixed_precision import get_policy as get_policy
-from hk_core._src.layers.mixed_precision import push_policy as push_policy
-from hk_core._src.layers.mixed_precision import set_policy as set_policy
-from hk_core._src.layers.policy import Policy as Policy
+from hk_core._src.mixed_precision.mixed_precision import clear_policy as clear_policy
+from hk_core._src.mixed_precision.mixed_precision import current_policy as current_policy
+from hk_core._src.mixed_precision.mixed_precision import get_policy as get_policy
+from hk_core._src.mixed_precision.mixed_precision import push_policy as push_policy
+from hk_core._src.mixed_precision.mixed_precision import set_policy as set_policy
+from hk_core._src.mixed_precision.policy import Policy as Policy
 
 __all__ = ["Policy", "clear_policy", "current_policy", "get_policy", "push_policy", "set_policy"]

@@ -11,8 +11,6 @@ _REPO = pathlib.Path(__file__).resolve().parent.parent
 _PACKAGE = _REPO / "hk_core"
 _SRC = _PACKAGE / "_src"
 
-_HIGHER_THAN_NETS = ("training", "checkpoint", "distributed", "export")
-
 
 def _module_name(path: pathlib.Path) -> str:
     parts = path.relative_to(_REPO).with_suffix("").parts
@@ -50,25 +48,94 @@ def _is_under(name: str, prefixes: tuple[str, ...]) -> bool:
     return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
 
 
-def _src(*layers: str) -> tuple[str, ...]:
-    return tuple(f"hk_core._src.{layer}" for layer in layers)
-
-
 def test_src_folder_has_python_modules():
     assert sorted(_SRC.rglob("*.py")), f"no modules found under {_SRC}"
 
 
-@pytest.mark.parametrize(
-    "layer, forbidden",
-    [
-        ("core", _src("layers", "nets", *_HIGHER_THAN_NETS) + ("optax", "orbax")),
-        ("layers", _src("nets", *_HIGHER_THAN_NETS)),
-        ("nets", _src(*_HIGHER_THAN_NETS)),
-    ],
-)
-def test_layer_imports_nothing_from_a_higher_layer(layer, forbidden):
-    upward = [(f, name) for f, name in _imports(_SRC / layer) if _is_under(name, forbidden)]
-    assert not upward, f"_src/{layer} imports from a higher layer: {upward}"
+# What each room under _src may import from the others (docs/architecture.md draws it).
+# Rooms not listed as keys (training, checkpoint, distributed, export) sit on top and may
+# import any room below them.
+_ROOMS = ("core", "transforms", "layers", "nets", "inspect", "mixed_precision", "training",
+          "checkpoint", "distributed", "export")
+_MAY_IMPORT = {
+    "core": ("core",),
+    "transforms": ("core", "transforms"),
+    "mixed_precision": ("core", "mixed_precision"),
+    "layers": ("core", "layers"),
+    "nets": ("core", "layers", "nets"),
+    "inspect": ("core", "layers", "inspect"),
+}
+# Layers and nets see the core only through its facade, as a user's module sees `hk`.
+_FACADE = "hk_core._src.core.facade"
+_THROUGH_FACADE = ("layers", "nets")
+
+
+def _room_of(name: str) -> str | None:
+    parts = name.split(".")
+    return parts[2] if len(parts) > 2 and parts[:2] == ["hk_core", "_src"] else None
+
+
+@pytest.mark.parametrize("room", sorted(_MAY_IMPORT))
+def test_room_imports_only_the_rooms_below_it(room):
+    allowed = _MAY_IMPORT[room] + ("__init__",)
+    upward = [(f, name) for f, name in _imports(_SRC / room)
+              if _room_of(name) not in (None, *allowed)]
+    assert not upward, f"_src/{room} may import only {allowed}: {upward}"
+
+
+@pytest.mark.parametrize("room", _THROUGH_FACADE)
+def test_layers_and_nets_reach_the_core_only_through_its_facade(room):
+    around = [(f, name) for f, name in _imports(_SRC / room)
+              if _room_of(name) == "core"
+              and name not in ("hk_core._src.core", _FACADE) and not name.startswith(_FACADE + ".")]
+    assert not around, f"_src/{room} files import core internals, not {_FACADE}: {around}"
+
+
+def test_every_room_is_known():
+    rooms = {p.name for p in _SRC.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert rooms == set(_ROOMS), f"add a new room to _ROOMS and _MAY_IMPORT: {rooms}"
+
+
+def _facade_attributes(path: pathlib.Path) -> set[tuple[str, ...]]:
+    """Every ``hk.a`` or ``hk.a.b`` read in a file that imports the facade as ``hk``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute):
+            chain, inner = [node.attr], node.value
+            while isinstance(inner, ast.Attribute):
+                chain.append(inner.attr)
+                inner = inner.value
+            if isinstance(inner, ast.Name) and inner.id == "hk":
+                found.add(tuple(reversed(chain))[:2])
+    return found
+
+
+def test_facade_holds_only_public_names_and_kernel():
+    import hk_core
+    from hk_core._src.core import facade
+    for name in facade.__all__:
+        if name == "kernel":
+            continue
+        public = getattr(hk_core, name)
+        if name == "data_structures":
+            continue  # a module: its names are checked where layers use them, below
+        assert public is getattr(facade, name), f"facade.{name} is not hk_core.{name}"
+
+
+@pytest.mark.parametrize("room", _THROUGH_FACADE)
+def test_layers_and_nets_use_only_public_names_of_the_facade(room):
+    import hk_core
+    from hk_core._src.core import facade
+    used = set().union(*(_facade_attributes(p) for p in (_SRC / room).rglob("*.py")))
+    private = []
+    for chain in sorted(used):
+        head = chain[0]
+        if head not in facade.__all__:
+            private.append(chain)
+        elif head == "data_structures" and len(chain) > 1:
+            if not hasattr(hk_core.data_structures, chain[1]):
+                private.append(chain)
+    assert not private, f"_src/{room} uses names hk_core does not export: {private}"
 
 
 @pytest.mark.parametrize("library, home", [("optax", "training"), ("orbax", "checkpoint")])

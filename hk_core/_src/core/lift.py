@@ -7,33 +7,11 @@ under that prefix, with the prefix stripped, ready for the inner ``apply``.
 
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Protocol
 
 from hk_core._src.core import errors
 from hk_core._src.core import frame as frame_lib
 from hk_core._src.core import module as module_lib
 from hk_core._src.core import params as params_lib
-
-
-class LayerStackTransparencyMapping(Protocol):
-    """Maps the names of stacked params to per-layer names and back (``layer_stack``).
-
-    Example:
-        >>> class Numbered:
-        ...     def stacked_to_flat(self, name, idx):
-        ...         return f"{name}_{idx}"
-        ...     def flat_to_stacked(self, name):
-        ...         base, _, idx = name.rpartition("_")
-        ...         return (base, int(idx)) if idx.isdigit() else None
-        >>> Numbered().flat_to_stacked(Numbered().stacked_to_flat("layer", 2))
-        ('layer', 2)
-    """
-
-    def stacked_to_flat(self, stacked_module_name: str, scan_idx: int) -> str:
-        """Returns the per-layer module name of layer ``scan_idx``."""
-
-    def flat_to_stacked(self, unstacked_module_name: str) -> tuple[str, int] | None:
-        """Returns ``(stacked name, layer index)``, or ``None`` for names outside the stack."""
 
 
 def _enclosing_prefix(frame: frame_lib.Frame) -> str:

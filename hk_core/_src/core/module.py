@@ -18,16 +18,16 @@ from typing import Any, TypeVar
 import jax
 
 from hk_core._src.core import config as config_lib
-from hk_core._src.core import eager
 from hk_core._src.core import frame as frame_lib
 from hk_core._src.core import interceptors
+from hk_core._src.core import kernels
 from hk_core._src.core import naming
 
 _NOT_IN_TRANSFORM = "All `hk.Module`s must be initialized inside an `hk.transform`."
 _CONFIG = config_lib.get_config()
 _FRAMES = frame_lib._LOCAL
 _INTERCEPTORS = interceptors._LOCAL
-_is_eager = eager.is_eager
+_is_eager = kernels.is_eager
 
 F = TypeVar("F", bound=Callable)
 

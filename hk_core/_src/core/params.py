@@ -14,10 +14,28 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hk_core._src.core import eager
 from hk_core._src.core import errors
 from hk_core._src.core import frame as frame_lib
+from hk_core._src.core import kernels
 
+
+@kernels.kernel(static_argnums=(0, 1, 2))
+def _filled(shape: tuple[int, ...], dtype: Any, fill: int) -> jax.Array:
+    return jnp.full(shape, fill, dtype)
+
+
+_FILLS = {id(jnp.zeros): 0, id(jnp.ones): 1}
+
+
+def _initial_value(init: Callable, shape: Sequence[int], dtype: Any) -> Any:
+    """``init(shape, dtype)``; ``jnp.zeros``/``jnp.ones`` run as a kernel (core/kernels.py)."""
+    fill = _FILLS.get(id(init))
+    if fill is not None:
+        try:
+            return _filled(tuple(shape), jnp.dtype(dtype), fill)
+        except (TypeError, ValueError):  # an odd shape or dtype: let `init` say what is wrong
+            pass
+    return init(shape, dtype)
 
 
 class _Interceptors(threading.local):
@@ -194,7 +212,7 @@ def _bundle_of(scope: frame_lib.MethodScope) -> str:
 def _create(creators: list, shape, dtype, init, context: GetterContext):
     def call(index: int, shape, dtype, init):
         if index == len(creators):
-            return eager.call_initializer(init, shape, dtype)
+            return _initial_value(init, shape, dtype)
         return creators[index](
             lambda s, d, i: call(index + 1, s, d, i), shape, dtype, init, context)
 
@@ -293,7 +311,7 @@ def _new_value(frame, scope, creators: list, kind: str, bundle_name: str, name: 
         if creators:
             context = _context(frame, scope, bundle_name, name, dtype, shape, init)
             return _create(creators, shape, dtype, init, context)
-        return eager.call_initializer(init, shape, dtype)
+        return _initial_value(init, shape, dtype)
     except errors.MissingRNGError:
         if kind == "parameter" and frame.params_frozen:
             # The parameter is what is missing; the key was needed only because apply tried

@@ -7,7 +7,6 @@ same initial values after switching libraries: ``reserve(n)`` splits the sequenc
 
 import collections
 import contextlib
-import functools
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -17,24 +16,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from hk_core._src.core import config as config_lib
-from hk_core._src.core import eager
 from hk_core._src.core import errors
 from hk_core._src.core import frame as frame_lib
+from hk_core._src.core import kernels
 
 
-# Un-jitted `jax.random.split` costs ~7x the dispatch of a jitted call on CPU, so a sequence
-# over a concrete key computes several reservation steps in one jitted call and hands them
-# out in order. Threefry is integer arithmetic: the keys are the same bits either way.
-_AHEAD_STEPS = (2, 8, 32)  # steps per refill, growing while a sequence keeps drawing
-
-
-@functools.partial(jax.jit, static_argnums=(1, 2))
-def _split_ahead(key: jax.Array, num: int, steps: int) -> list:
-    out = []
-    for _ in range(steps):
-        key, *subkeys = jax.random.split(key, num + 1)
-        out.append((key, subkeys))
-    return out
+@kernels.kernel(static_argnums=1)
+def _split(key: jax.Array, num: int) -> tuple[jax.Array, list[jax.Array]]:
+    """``num`` new keys and the next sequence key: a kernel (core/kernels.py), so an eager
+    reservation is one dispatch (un-jitted `jax.random.split` costs ~10x that on CPU) whose
+    keys come out already unstacked. Threefry is integer arithmetic: the bits are the same."""
+    key, *subkeys = jax.random.split(key, num + 1)
+    return key, subkeys
 
 
 _KEY_SHAPES: dict[str, tuple[int, ...]] = {}
@@ -94,8 +87,7 @@ class PRNGSequence(Iterator[jax.Array]):
         True
     """
 
-    # `_ahead` holds precomputed `(key, subkeys)` reserve steps that continue from `_key`.
-    __slots__ = ("_key", "_subkeys", "_ahead", "_refills")
+    __slots__ = ("_key", "_subkeys")
 
     def __init__(self, key_or_seed: "jax.Array | int | tuple[jax.Array, Iterable[jax.Array]]"):
         if isinstance(key_or_seed, tuple):
@@ -108,24 +100,12 @@ class PRNGSequence(Iterator[jax.Array]):
         else:
             self._key = _checked_key(key_or_seed)
             self._subkeys = collections.deque()
-        self._ahead: collections.deque = collections.deque()
-        self._refills = 0
 
     def reserve(self, num: int) -> None:
         """Splits ``num`` keys off the sequence key now, to be returned by later ``next`` calls."""
         if num <= 0:
             return
-        if self._ahead and len(self._ahead[0][1]) == num:
-            self._key, subkeys = self._ahead.popleft()
-        elif not eager.is_eager():
-            # Unpacking unstacks in one op; `keys[0]` and `keys[1:]` would cost two more.
-            self._key, *subkeys = jax.random.split(self._key, num + 1)
-        else:
-            steps = _AHEAD_STEPS[min(self._refills, len(_AHEAD_STEPS) - 1)]
-            self._refills += 1
-            ahead = collections.deque(_split_ahead(self._key, num, steps))
-            self._key, subkeys = ahead.popleft()
-            self._ahead = ahead
+        self._key, subkeys = _split(self._key, num)
         self._subkeys.extend(subkeys)
 
     def reserve_up_to_full(self) -> None:
@@ -158,7 +138,6 @@ class PRNGSequence(Iterator[jax.Array]):
         key, subkeys = state
         self._key = key
         self._subkeys = collections.deque(subkeys)
-        self._ahead.clear()
 
 
 def _checked_key(key: Any) -> jax.Array:

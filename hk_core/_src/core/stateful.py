@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from hk_core._src.core import frame as frame_lib
-from hk_core._src.core import layer_calls
+from hk_core._src.core import kernels
 from hk_core._src.core import rng as rng_lib
 
 
@@ -467,7 +467,7 @@ def _scan_traced(frame, f, init, xs, length, reverse, unroll):
     pure = purify(f, copy_names=True, top_up=True)
     data = snapshot(frame)
     params_before = data.params
-    with layer_calls.loop_body():
+    with kernels.loop_body():
         (data, carry), ys = jax.lax.scan(
             _scan_step(pure, params_before), (data, init), xs, length=length, reverse=reverse,
             unroll=unroll)
@@ -566,7 +566,7 @@ def fori_loop(lower, upper, body_fun: Callable, init_val: Any) -> Any:
             raise _loop_created_error(data, new_data)
         return new_data, value
 
-    with layer_calls.loop_body():
+    with kernels.loop_body():
         data, value = jax.lax.fori_loop(lower, upper, body, (snapshot(frame), init_val))
     write_back(frame, data)
     return value
@@ -605,7 +605,7 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
         value, data = pure_body(data, value)
         return data, value
 
-    with layer_calls.loop_body():
+    with kernels.loop_body():
         data, value = jax.lax.while_loop(cond, body, (snapshot(frame), init_val))
     write_back(frame, data)
     return value

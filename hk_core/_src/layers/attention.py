@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hk_core._src.core import module
+from hk_core._src.core import facade as hk
 from hk_core._src.layers import initializers
 from hk_core._src.layers import linear
 
@@ -37,7 +37,7 @@ from hk_core._src.layers import linear
 _MASKED_LOGIT = -1e30
 
 
-class MultiHeadAttention(module.Module):
+class MultiHeadAttention(hk.Module):
     """Multi-head attention (Vaswani et al., 2017) with Haiku's parameters.
 
     Four ``Linear`` submodules are created at the first call, in this order:
@@ -136,7 +136,7 @@ class MultiHeadAttention(module.Module):
                                          with_bias=self.with_bias, b_init=self.b_init)
         return final_projection(attn)
 
-    @module.transparent  # the projections are named as if created in __call__ (API.md §3.7)
+    @hk.transparent  # the projections are named as if created in __call__ (API.md §3.7)
     def _linear_projection(self, x: jax.Array, head_size: int, name: str) -> jax.Array:
         y = linear.Linear(self.num_heads * head_size, w_init=self.w_init,
                           with_bias=self.with_bias, b_init=self.b_init, name=name)(x)

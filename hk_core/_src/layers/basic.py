@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hk_core._src.core import module
-from hk_core._src.core import params as params_lib
+from hk_core._src.core import facade as hk
+
 
 
 def _bias_shape(input_shape: tuple[int, ...], bias_dims: Sequence[int] | None,
@@ -41,7 +41,7 @@ def _bias_shape(input_shape: tuple[int, ...], bias_dims: Sequence[int] | None,
     return ()
 
 
-class Bias(module.Module):
+class Bias(hk.Module):
     """Adds a learned bias ``b`` (zeros at init), optionally shared over some axes.
 
     With ``bias_dims=None`` the bias covers every axis but the first; otherwise only the
@@ -101,14 +101,14 @@ class Bias(module.Module):
                 -1, output_size)
             raise ValueError(f"{where}: Input shape must be {expected} not {inputs.shape}")
         self.bias_shape = _bias_shape(inputs.shape, self.bias_dims, where)
-        b = params_lib.get_parameter("b", self.bias_shape, inputs.dtype, init=self.b_init)
+        b = hk.get_parameter("b", self.bias_shape, inputs.dtype, init=self.b_init)
         b = jnp.broadcast_to(b, inputs.shape)
         if multiplier is not None:
             b = b * multiplier
         return inputs + b
 
 
-class Sequential(module.Module):
+class Sequential(hk.Module):
     """Calls ``layers`` in order; extra arguments go to the first layer only.
 
     Example:

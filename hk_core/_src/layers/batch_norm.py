@@ -6,14 +6,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from hk_core._src.core import eager
-from hk_core._src.core import module
+from hk_core._src.core import facade as hk
 from hk_core._src.layers import moving_averages
 from hk_core._src.layers import data_format as data_format_lib
 from hk_core._src.layers import norm_args
 
 
-class BatchNorm(module.Module):
+class BatchNorm(hk.Module):
     """Normalizes with the batch mean and variance; tracks their moving averages for eval.
 
     When training (or with ``test_local_stats``) the statistics are those of the batch,
@@ -172,6 +171,5 @@ def _normalize_fn(inputs, mean, var, scale, offset, eps):
     return (inputs - mean) * inv + offset
 
 
-# One jitted dispatch each when eager (un-jitted init or apply); plain ops under a trace.
-_moments = eager.JittedWhenEager(_moments_fn, static_argnums=(1,))
-_normalize = eager.JittedWhenEager(_normalize_fn)
+_moments = hk.kernel(_moments_fn, static_argnums=(1,))
+_normalize = hk.kernel(_normalize_fn)

@@ -13,8 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from hk_core._src.core import module
-from hk_core._src.core import params as params_lib
+from hk_core._src.core import facade as hk
 from hk_core._src.layers import data_format as data_format_lib
 from hk_core._src.layers import initializers
 from hk_core._src.layers import pad as pad_lib
@@ -92,7 +91,7 @@ def check_num_spatial_dims(num_spatial_dims: int, where: str) -> None:
             f"{where}: num_spatial_dims must be a positive integer, got {num_spatial_dims}.")
 
 
-def store_output_args(layer: module.Module, with_bias: bool, w_init: Any, b_init: Any,
+def store_output_args(layer: hk.Module, with_bias: bool, w_init: Any, b_init: Any,
                       data_format: str, kernel_out_first: bool = False
                       ) -> lax.ConvDimensionNumbers:
     """Stores the bias, initializer and layout settings that every conv variant keeps.
@@ -139,13 +138,13 @@ def weight(w_shape: tuple[int, ...], dtype: Any, w_init: Any, fan_in: int, mask:
             f"{tuple(np.shape(mask))}, weights {w_shape}.")
     if w_init is None:
         w_init = initializers.TruncatedNormal(stddev=1.0 / np.sqrt(fan_in))
-    w = params_lib.get_parameter("w", w_shape, dtype, init=w_init)
+    w = hk.get_parameter("w", w_shape, dtype, init=w_init)
     if mask is not None:
         w = w * mask
     return w
 
 
-def finish(layer: module.Module, out: jax.Array, output_channels: int,
+def finish(layer: hk.Module, out: jax.Array, output_channels: int,
            unbatched: bool) -> jax.Array:
     """Adds the bias ``b`` (if ``layer.with_bias``), then drops an added batch axis.
 
@@ -157,14 +156,14 @@ def finish(layer: module.Module, out: jax.Array, output_channels: int,
             shape = (output_channels,)
         else:
             shape = (output_channels,) + (1,) * layer.num_spatial_dims
-        b = params_lib.get_parameter("b", shape, out.dtype, init=layer.b_init)
+        b = hk.get_parameter("b", shape, out.dtype, init=layer.b_init)
         out = out + jnp.broadcast_to(b, out.shape)
     if unbatched:
         out = jnp.squeeze(out, axis=0)
     return out
 
 
-class ConvND(module.Module):
+class ConvND(hk.Module):
     """A convolution over ``num_spatial_dims`` spatial dimensions.
 
     Parameters: ``w [*kernel_shape, in_channels // feature_group_count, output_channels]``

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 from jax import lax
 
-from hk_core._src.core import module
+from hk_core._src.core import facade as hk
 from hk_core._src.layers import conv
 from hk_core._src.layers import pad as pad_lib
 from hk_core._src.layers import spatial_args
@@ -39,7 +39,7 @@ def _explicit_padding(size_in: int, size_out: int, kernel: int, stride: int, pad
     return (low, high)
 
 
-class ConvNDTranspose(module.Module):
+class ConvNDTranspose(hk.Module):
     """A transposed convolution over ``num_spatial_dims`` spatial dimensions.
 
     Parameters: ``w [*kernel_shape, output_channels, in_channels]`` (default

@@ -11,12 +11,12 @@ import jax
 import numpy as np
 from jax import lax
 
-from hk_core._src.core import module
+from hk_core._src.core import facade as hk
 from hk_core._src.layers import conv
 from hk_core._src.layers import spatial_args
 
 
-class DepthwiseConvND(module.Module):
+class DepthwiseConvND(hk.Module):
     """A depthwise convolution over ``num_spatial_dims`` spatial dimensions.
 
     Parameters: ``w [*kernel_shape, 1, in_channels * channel_multiplier]`` (default
@@ -184,7 +184,7 @@ class DepthwiseConv3D(DepthwiseConvND):
                          data_format=data_format, name=name)
 
 
-class SeparableDepthwiseConv2D(module.Module):
+class SeparableDepthwiseConv2D(hk.Module):
     """A 2-D depthwise convolution split into a ``[kh, 1]`` and a ``[1, kw]`` depthwise conv.
 
     Submodules (built in the constructor): ``depthwise_conv2_d`` (``channel_multiplier``,

@@ -7,8 +7,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from hk_core._src.core import module
-from hk_core._src.core import params as params_lib
+from hk_core._src.core import facade as hk
 from hk_core._src.layers import initializers
 
 
@@ -34,7 +33,7 @@ def _resolve_style(style: "str | EmbedLookupStyle") -> EmbedLookupStyle:
     return style
 
 
-class Embed(module.Module):
+class Embed(hk.Module):
     """Maps integer ids to rows of a ``[vocab_size, embed_dim]`` parameter ``embeddings``.
 
     The table is initialized with ``TruncatedNormal(stddev=1.0)`` unless ``w_init`` or an
@@ -105,7 +104,7 @@ class Embed(module.Module):
     @property
     def embeddings(self) -> jax.Array:
         """The ``[vocab_size, embed_dim]`` table (created on first access)."""
-        return params_lib.get_parameter("embeddings", [self.vocab_size, self.embed_dim],
+        return hk.get_parameter("embeddings", [self.vocab_size, self.embed_dim],
                                         self._dtype, init=self.w_init)
 
     def __call__(self, ids: jax.typing.ArrayLike,

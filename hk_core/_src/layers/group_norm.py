@@ -5,12 +5,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from hk_core._src.core import module
+from hk_core._src.core import facade as hk
 from hk_core._src.layers import data_format as data_format_lib
 from hk_core._src.layers import norm_args
 
 
-class GroupNorm(module.Module):
+class GroupNorm(hk.Module):
     """Splits the channels into ``groups`` and normalizes each group over ``axis``.
 
     Params ``scale``/``offset`` (ones/zeros, input dtype) are ``[C]`` for channels-last

@@ -5,7 +5,6 @@ the same order from the same seed get the same values as under Haiku (API.md §4
 """
 
 import abc
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hk_core._src.core import eager
-from hk_core._src.core import rng as rng_lib
+from hk_core._src.core import facade as hk
+
 
 # std of a unit normal truncated to [-2, 2]; VarianceScaling divides by it so the truncated
 # draw has the intended variance.
@@ -33,25 +32,20 @@ def _is_python_zero(value: Any) -> bool:
     return isinstance(value, (int, float)) and value == 0
 
 
-# Eager draws run as one jitted call each (see core/eager.py): the draw and its scaling in a
-# single dispatch, ~3x faster for a small parameter on CPU. The barrier keeps XLA from fusing
-# the scaling into the draw's last multiply, which changes the last bit of `normal`: the
-# values stay the same bits as the op-by-op formulas (and Haiku's eager init).
-_eager = eager.is_eager
-
-
-@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
-def _scaled_truncated_normal(key, stddev, lower, upper, shape, dtype):
+# A draw and its scaling form one kernel (core/kernels.py): eagerly one dispatch, ~2x faster
+# for a small parameter on CPU. XLA compiles the scaling into the same loop as the draw, and
+# for the truncated normal and the uniform that gives exactly the op-by-op bits (Haiku's
+# eager values). For `normal` it does not (XLA folds `stddev` into the draw's last multiply),
+# so RandomNormal scales outside its kernel.
+@hk.kernel(static_argnums=(4, 5, 6))
+def _scaled_truncated_normal(key, stddev, lower, upper, shape, dtype, is_complex):
     unscaled = jax.random.truncated_normal(key, lower, upper, shape, dtype)
-    return stddev * jax.lax.optimization_barrier(unscaled)
+    if is_complex:
+        unscaled = unscaled[0] + 1j * unscaled[1]
+    return stddev * unscaled
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3))
-def _scaled_normal(key, stddev, shape, dtype):
-    return stddev * jax.lax.optimization_barrier(jax.random.normal(key, shape, dtype))
-
-
-@functools.partial(jax.jit, static_argnums=(3, 4))
+@hk.kernel(static_argnums=(3, 4))
 def _uniform(key, minval, maxval, shape, dtype):
     return jax.random.uniform(key, shape, dtype, minval, maxval)
 
@@ -103,11 +97,8 @@ class RandomNormal(Initializer):
     def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
         m = _as_scalar(self.mean, dtype)
         s = _as_scalar(self.stddev, dtype)
-        key = rng_lib.next_rng_key()
-        if _eager():
-            out = _scaled_normal(key, s, tuple(shape), jnp.dtype(dtype))
-        else:
-            out = s * jax.random.normal(key, shape, dtype)
+        key = hk.next_rng_key()
+        out = s * jax.random.normal(key, shape, dtype)
         if _is_python_zero(self.mean):
             return out  # as in TruncatedNormal: `0 + x` changes no value
         return m + out
@@ -135,17 +126,9 @@ class TruncatedNormal(Initializer):
         s = _as_scalar(self.stddev, real_dtype)
         is_complex = jnp.issubdtype(dtype, jnp.complexfloating)
         draw_shape = (2, *shape) if is_complex else tuple(shape)
-        key = rng_lib.next_rng_key()
-        if (not is_complex and _eager() and isinstance(self.lower, (int, float))
-                and isinstance(self.upper, (int, float))):
-            out = _scaled_truncated_normal(key, s, self.lower, self.upper, draw_shape,
-                                           real_dtype)
-        else:
-            unscaled = jax.random.truncated_normal(key, self.lower, self.upper, draw_shape,
-                                                   real_dtype)
-            if is_complex:
-                unscaled = unscaled[0] + 1j * unscaled[1]
-            out = s * unscaled
+        key = hk.next_rng_key()
+        out = _scaled_truncated_normal(key, s, self.lower, self.upper, draw_shape,
+                                       real_dtype, is_complex)
         if _is_python_zero(self.mean):
             return out  # `+ 0` changes no value; skipping it saves an op per parameter
         return out + _as_scalar(self.mean, dtype)
@@ -165,10 +148,8 @@ class RandomUniform(Initializer):
         self.maxval = maxval
 
     def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
-        key = rng_lib.next_rng_key()
-        if _eager():
-            return _uniform(key, self.minval, self.maxval, tuple(shape), jnp.dtype(dtype))
-        return jax.random.uniform(key, shape, dtype, self.minval, self.maxval)
+        key = hk.next_rng_key()
+        return _uniform(key, self.minval, self.maxval, tuple(shape), jnp.dtype(dtype))
 
 
 def _compute_fans(shape: Sequence[int], fan_in_axes: Sequence[int] | None = None):
@@ -278,7 +259,7 @@ class Orthogonal(Initializer):
         n_rows = shape[self.axis]
         n_cols = int(np.prod(shape)) // n_rows
         matrix_shape = (n_rows, n_cols) if n_rows > n_cols else (n_cols, n_rows)
-        norm_dst = jax.random.normal(rng_lib.next_rng_key(), matrix_shape, dtype)
+        norm_dst = jax.random.normal(hk.next_rng_key(), matrix_shape, dtype)
         q_mat, r_mat = jnp.linalg.qr(norm_dst)
         q_mat *= jnp.sign(jnp.diag(r_mat))
         if n_rows < n_cols:

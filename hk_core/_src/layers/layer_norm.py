@@ -6,14 +6,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hk_core._src.core import layer_calls
-from hk_core._src.core import module
-from hk_core._src.core import params as params_lib
+from hk_core._src.core import facade as hk
 from hk_core._src.layers import data_format as data_format_lib
 from hk_core._src.layers import norm_args
 
 
-class LayerNorm(module.Module):
+class LayerNorm(hk.Module):
     """Normalizes each example over ``axis`` to zero mean and unit variance, then scales.
 
     ``scale``/``offset`` (ones/zeros, input dtype) span ``param_axis`` (default the last
@@ -99,11 +97,11 @@ class LayerNorm(module.Module):
             inputs.shape, norm_args.resolve(self.param_axis, ndim, who, "param_axis"))
         dtype = inputs.dtype
         if self.create_scale:
-            scale = params_lib.get_parameter("scale", shape, dtype, init=self.scale_init)
+            scale = hk.get_parameter("scale", shape, dtype, init=self.scale_init)
         elif scale is None:
             scale = np.ones([], dtype=dtype)
         if self.create_offset:
-            offset = params_lib.get_parameter("offset", shape, dtype, init=self.offset_init)
+            offset = hk.get_parameter("offset", shape, dtype, init=self.offset_init)
         elif offset is None:
             offset = np.zeros([], dtype=dtype)
         if isinstance(self.eps, (int, float)):
@@ -130,7 +128,7 @@ def _normalize(inputs, scale, offset, axis, eps, fast_variance):
     return inv * (inputs - mean) + offset
 
 
-_normalize_kernel = layer_calls.kernel(
+_normalize_kernel = hk.kernel(
     _normalize, static_argnames=("axis", "eps", "fast_variance"))
 
 
@@ -176,7 +174,7 @@ class InstanceNorm(LayerNorm):
                          offset_init=offset_init, name=name, param_axis=param_axis)
 
 
-class RMSNorm(module.Module):
+class RMSNorm(hk.Module):
     """Divides by the root mean square over ``axis`` (no centring), then scales.
 
     ``scale`` (ones) has the same shape rules as ``LayerNorm``'s; there is no offset.
@@ -241,7 +239,7 @@ class RMSNorm(module.Module):
         if self.create_scale:
             shape = norm_args.param_shape(
                 inputs.shape, norm_args.resolve(self.param_axis, ndim, who, "param_axis"))
-            scale = params_lib.get_parameter("scale", shape, inputs.dtype, init=self.scale_init)
+            scale = hk.get_parameter("scale", shape, inputs.dtype, init=self.scale_init)
         else:
             scale = np.ones([], dtype=inputs.dtype)
         eps = jax.lax.convert_element_type(self.eps, mean_squared.dtype)

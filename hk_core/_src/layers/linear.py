@@ -7,13 +7,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hk_core._src.core import layer_calls
-from hk_core._src.core import module
-from hk_core._src.core import params as params_lib
+from hk_core._src.core import facade as hk
 from hk_core._src.layers import initializers
 
 
-class Linear(module.Module):
+class Linear(hk.Module):
     """Computes ``inputs @ w + b`` over the last axis of ``inputs``.
 
     Parameters: ``w [input_size, output_size]`` (default ``TruncatedNormal(1/sqrt(input_size))``)
@@ -67,10 +65,10 @@ class Linear(module.Module):
         w_init = self.w_init
         if w_init is None:
             w_init = initializers.TruncatedNormal(stddev=1.0 / np.sqrt(input_size))
-        w = params_lib.get_parameter("w", [input_size, output_size], dtype, init=w_init)
+        w = hk.get_parameter("w", [input_size, output_size], dtype, init=w_init)
         b = None
         if self.with_bias:
-            b = params_lib.get_parameter("b", [output_size], dtype, init=self.b_init)
+            b = hk.get_parameter("b", [output_size], dtype, init=self.b_init)
         # A keyword `precision=None` would leave jit's C++ fast path: ~2x eager dispatch.
         if precision is None:
             return _affine(inputs, w, b)
@@ -93,4 +91,4 @@ def _affine_fn(inputs: jax.Array, w: jax.Array, b: jax.Array | None, precision: 
     return out if b is None else out + b
 
 
-_affine = layer_calls.kernel(_affine_fn, static_argnames=("precision",))
+_affine = hk.kernel(_affine_fn, static_argnames=("precision",))

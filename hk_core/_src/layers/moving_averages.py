@@ -8,14 +8,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from hk_core._src.core import data_structures
-from hk_core._src.core import eager
-from hk_core._src.core import module
-from hk_core._src.core import params as params_lib
+from hk_core._src.core import facade as hk
 from hk_core._src.layers import initializers
 
 
-class ExponentialMovingAverage(module.Module):
+class ExponentialMovingAverage(hk.Module):
     """Keeps an exponential moving average of the values it is called with, in state.
 
     State (created at the first call, in this order): ``counter`` (int32 scalar, starts at
@@ -80,8 +77,8 @@ class ExponentialMovingAverage(module.Module):
                 "Update your code to use: `ema.initialize(v.shape, v.dtype)`.",
                 category=DeprecationWarning, stacklevel=2)
             shape, dtype = shape.shape, shape.dtype
-        params_lib.get_state("hidden", shape, dtype, init=jnp.zeros)
-        params_lib.get_state("average", shape, dtype, init=jnp.zeros)
+        hk.get_state("hidden", shape, dtype, init=jnp.zeros)
+        hk.get_state("average", shape, dtype, init=jnp.zeros)
 
     def __call__(self, value: jax.typing.ArrayLike, update_stats: bool = True) -> jax.Array:
         """Updates the average with ``value`` and returns the new average.
@@ -96,22 +93,22 @@ class ExponentialMovingAverage(module.Module):
             The moving average after this update, with the shape and dtype of ``value``.
         """
         value = jnp.asarray(value)
-        counter = params_lib.get_state("counter", (), jnp.int32,
+        counter = hk.get_state("counter", (), jnp.int32,
                                        init=initializers.Constant(-self.warmup_length))
-        hidden = params_lib.get_state("hidden", value.shape, value.dtype, init=jnp.zeros)
+        hidden = hk.get_state("hidden", value.shape, value.dtype, init=jnp.zeros)
         counter, hidden, average = _step(counter, hidden, value, self.decay,
                                          warmup=self.warmup_length > 0,
                                          zero_debias=self.zero_debias)
         if update_stats:
-            params_lib.set_state("counter", counter)
-            params_lib.set_state("hidden", hidden)
-            params_lib.set_state("average", average)
+            hk.set_state("counter", counter)
+            hk.set_state("hidden", hidden)
+            hk.set_state("average", average)
         return average
 
     @property
     def average(self) -> jax.Array:
         """The stored average (state ``average``; call ``initialize`` first if unsure)."""
-        return params_lib.get_state("average")
+        return hk.get_state("average")
 
 
 def _step_fn(counter, hidden, value, decay, *, warmup: bool, zero_debias: bool):
@@ -125,12 +122,12 @@ def _step_fn(counter, hidden, value, decay, *, warmup: bool, zero_debias: bool):
     hidden = hidden * decay + value * (one - decay)
     average = hidden
     if zero_debias:
-        # Jitted when eager, so the counter is never read back to the host here.
+        # A kernel: eagerly one dispatch, so the counter is never read back to the host.
         average = average / (one - jnp.power(decay, counter))
     return counter, hidden, average
 
 
-_step = eager.JittedWhenEager(_step_fn, static_argnames=("warmup", "zero_debias"))
+_step = hk.kernel(_step_fn, static_argnames=("warmup", "zero_debias"))
 
 
 def _mangle(module_name: str, name: str, tilde: str) -> str:
@@ -138,7 +135,7 @@ def _mangle(module_name: str, name: str, tilde: str) -> str:
     return f"{module_name}/{name}".replace("/", "__").replace("~", tilde)
 
 
-class EMAParamsTree(module.Module):
+class EMAParamsTree(hk.Module):
     """Keeps an exponential moving average of every leaf of a params-like tree.
 
     Each leaf ``<module>/<name>`` gets its own ``ExponentialMovingAverage``, named from the
@@ -190,4 +187,4 @@ class EMAParamsTree(module.Module):
                 name=_mangle(module_name, name, "_tilde_"))
             return ema(value, update_stats=update_stats)
 
-        return data_structures.map(average, tree)
+        return hk.data_structures.map(average, tree)

@@ -6,8 +6,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from hk_core._src.core import module
-from hk_core._src.core import params as params_lib
+from hk_core._src.core import facade as hk
+
 
 AxisSpec = int | slice | Sequence[int]
 
@@ -75,7 +75,7 @@ def check_call_override(who: str, create: bool, value: Any, what: str) -> None:
             f"{who}: Cannot pass `{what}` at call time if `create_{what}=True`.")
 
 
-def scale_and_offset(layer: module.Module, shape: Sequence[int], dtype: Any,
+def scale_and_offset(layer: hk.Module, shape: Sequence[int], dtype: Any,
                      scale: jax.Array | None, offset: jax.Array | None) -> tuple[Any, Any]:
     """Returns the ``scale`` and ``offset`` to normalize with.
 
@@ -84,11 +84,11 @@ def scale_and_offset(layer: module.Module, shape: Sequence[int], dtype: Any,
     value passed at call time, else 1 / 0 as a scalar of ``dtype``.
     """
     if layer.create_scale:
-        scale = params_lib.get_parameter("scale", shape, dtype, init=layer.scale_init)
+        scale = hk.get_parameter("scale", shape, dtype, init=layer.scale_init)
     elif scale is None:
         scale = np.ones([], dtype=dtype)
     if layer.create_offset:
-        offset = params_lib.get_parameter("offset", shape, dtype, init=layer.offset_init)
+        offset = hk.get_parameter("offset", shape, dtype, init=layer.offset_init)
     elif offset is None:
         offset = np.zeros([], dtype=dtype)
     return scale, offset

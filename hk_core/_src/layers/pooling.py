@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from hk_core._src.core import module
+from hk_core._src.core import facade as hk
+
 
 _PADDINGS = ("SAME", "VALID")
 
@@ -159,7 +160,7 @@ def avg_pool(value: jax.typing.ArrayLike, window_shape: int | Sequence[int],
     return pooled / jnp.asarray(counts, count_dtype)
 
 
-class _Pool(module.Module):
+class _Pool(hk.Module):
     """Stores a pooling configuration, checking the padding at construction."""
 
     def __init__(self, window_shape: int | Sequence[int], strides: int | Sequence[int],

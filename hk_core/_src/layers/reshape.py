@@ -6,10 +6,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hk_core._src.core import module
+from hk_core._src.core import facade as hk
 
 
-class Reshape(module.Module):
+
+class Reshape(hk.Module):
     """Keeps the first ``preserve_dims`` axes and reshapes the rest to ``output_shape``.
 
     ``preserve_dims`` follows Python slicing, so a negative value keeps all but the last

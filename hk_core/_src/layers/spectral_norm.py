@@ -11,9 +11,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from hk_core._src.core import data_structures
-from hk_core._src.core import module
-from hk_core._src.core import params as params_lib
+from hk_core._src.core import facade as hk
 from hk_core._src.layers import initializers
 
 
@@ -22,7 +20,7 @@ def _l2_normalize(x: jax.Array, eps: float) -> jax.Array:
     return x * jax.lax.rsqrt(jnp.sum(jnp.square(x)) + eps)
 
 
-class SpectralNorm(module.Module):
+class SpectralNorm(hk.Module):
     """Divides a matrix by an estimate of its largest singular value.
 
     State: ``u0`` ``[1, value.shape[-1]]`` (random normal at init, refined by each call)
@@ -82,7 +80,7 @@ class SpectralNorm(module.Module):
                     f"True (shape {value_shape}; expected a matrix).")
             value = value.reshape(-1, value_shape[-1])
 
-        u0 = params_lib.get_state(
+        u0 = hk.get_state(
             "u0", [1, value.shape[-1]], value.dtype, init=initializers.RandomNormal())
         u = u0
         for _ in range(self.n_steps):
@@ -93,22 +91,22 @@ class SpectralNorm(module.Module):
         v = jax.lax.stop_gradient(v)
         sigma = jnp.matmul(jnp.matmul(v, value), u.T)[0, 0]
         if update_stats:
-            params_lib.set_state("u0", u)
-            params_lib.set_state("sigma", sigma)
+            hk.set_state("u0", u)
+            hk.set_state("sigma", sigma)
         return (value / sigma).reshape(value_shape)
 
     @property
     def u0(self) -> jax.Array:
         """The stored power-iteration vector ``[1, n]``."""
-        return params_lib.get_state("u0")
+        return hk.get_state("u0")
 
     @property
     def sigma(self) -> jax.Array:
         """The stored spectral-norm estimate (1 if none was stored yet)."""
-        return params_lib.get_state("sigma", shape=(), init=jnp.ones)
+        return hk.get_state("sigma", shape=(), init=jnp.ones)
 
 
-class SNParamsTree(module.Module):
+class SNParamsTree(hk.Module):
     """Applies ``SpectralNorm`` to every leaf of a params-like tree.
 
     Each leaf ``<module>/<name>`` gets its own ``SpectralNorm``, named from the path with
@@ -159,4 +157,4 @@ class SNParamsTree(module.Module):
             return SpectralNorm(self.eps, self.n_steps, name=sn_name)(
                 value, update_stats=update_stats)
 
-        return data_structures.map(normalize, tree)
+        return hk.data_structures.map(normalize, tree)

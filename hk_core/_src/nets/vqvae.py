@@ -11,8 +11,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from hk_core._src.core import module
-from hk_core._src.core import params as params_lib
+from hk_core._src.core import facade as hk
 from hk_core._src.layers import initializers
 from hk_core._src.layers import moving_averages
 
@@ -64,7 +63,7 @@ def _outputs(inputs, quantized, loss, encodings, indices, distances, cross_repli
     }
 
 
-class VectorQuantizer(module.Module):
+class VectorQuantizer(hk.Module):
     """Quantizes vectors to a learned codebook (param ``embeddings [D, K]``).
 
     ``loss = mean((q - sg(x))²) + commitment_cost · mean((sg(q) - x)²)`` trains the
@@ -108,7 +107,7 @@ class VectorQuantizer(module.Module):
     @property
     def embeddings(self) -> jax.Array:
         """The codebook ``[embedding_dim, num_embeddings]`` (param ``embeddings``)."""
-        return params_lib.get_parameter("embeddings", self._embedding_shape, self._dtype,
+        return hk.get_parameter("embeddings", self._embedding_shape, self._dtype,
                                         init=_codebook_init())
 
     def __call__(self, inputs: jax.Array, is_training: bool) -> dict[str, jax.Array]:
@@ -142,7 +141,7 @@ class VectorQuantizer(module.Module):
         return jnp.swapaxes(self.embeddings, 1, 0)[(encoding_indices,)]
 
 
-class VectorQuantizerEMA(module.Module):
+class VectorQuantizerEMA(hk.Module):
     """Quantizes vectors to a codebook learned by moving averages (state, not params).
 
     The codebook is state ``embeddings [D, K]``; while training, moving averages of the
@@ -203,7 +202,7 @@ class VectorQuantizerEMA(module.Module):
     @property
     def embeddings(self) -> jax.Array:
         """The codebook ``[embedding_dim, num_embeddings]`` (state ``embeddings``)."""
-        return params_lib.get_state("embeddings", self._embedding_shape, self._dtype,
+        return hk.get_state("embeddings", self._embedding_shape, self._dtype,
                                     init=_codebook_init())
 
     @property
@@ -250,7 +249,7 @@ class VectorQuantizerEMA(module.Module):
             n = jnp.sum(cluster_size)
             cluster_size = ((cluster_size + self.epsilon)
                             / (n + self.num_embeddings * self.epsilon) * n)
-            params_lib.set_state("embeddings", dw / jnp.reshape(cluster_size, [1, -1]))
+            hk.set_state("embeddings", dw / jnp.reshape(cluster_size, [1, -1]))
         loss = self.commitment_cost * e_latent_loss
         return _outputs(inputs, quantized, loss, encodings, indices, distances,
                         self.cross_replica_axis)

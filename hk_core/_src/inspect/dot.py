@@ -12,8 +12,8 @@ from typing import Any
 
 import jax
 
-from hk_core._src.layers import jaxpr_walk
-from hk_core._src.layers import tracing_args
+from hk_core._src.inspect import jaxpr_walk
+from hk_core._src.inspect import tracing_args
 
 
 def _quote(text: str) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 
 from hk_core._src.core import interceptors
 from hk_core._src.core import transform as transform_lib
-from hk_core._src.layers import tracing_args
+from hk_core._src.inspect import tracing_args
 
 _COLUMNS = {
     "module": "Module",

@@ -1,4 +1,4 @@
-"""Tests for ``hk.Deferred`` (hk_core/_src/layers/deferred.py, API.md §3.1)."""
+"""Tests for ``hk.Deferred`` (hk_core/_src/transforms/deferred.py, API.md §3.1)."""
 
 import jax
 import jax.numpy as jnp

@@ -29,7 +29,7 @@ from typing import Any
 from hk_core._src.core import frame as frame_lib
 from hk_core._src.core import interceptors
 from hk_core._src.core import params as params_lib
-from hk_core._src.layers import policy as policy_lib
+from hk_core._src.mixed_precision import policy as policy_lib
 
 Target = type | str | re.Pattern
 

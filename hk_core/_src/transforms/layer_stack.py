@@ -11,15 +11,36 @@ so tracing costs the same for 2 layers or 200. The RNG algorithm is Haiku's, ste
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
 
-from hk_core._src.core import layer_calls
+from hk_core._src.core import kernels
 from hk_core._src.core import lift
 from hk_core._src.core import rng as rng_lib
 from hk_core._src.core import transform
+
+class LayerStackTransparencyMapping(Protocol):
+    """Maps the names of stacked params to per-layer names and back (``layer_stack``).
+
+    Example:
+        >>> class Numbered:
+        ...     def stacked_to_flat(self, name, idx):
+        ...         return f"{name}_{idx}"
+        ...     def flat_to_stacked(self, name):
+        ...         base, _, idx = name.rpartition("_")
+        ...         return (base, int(idx)) if idx.isdigit() else None
+        >>> Numbered().flat_to_stacked(Numbered().stacked_to_flat("layer", 2))
+        ('layer', 2)
+    """
+
+    def stacked_to_flat(self, stacked_module_name: str, scan_idx: int) -> str:
+        """Returns the per-layer module name of layer ``scan_idx``."""
+
+    def flat_to_stacked(self, unstacked_module_name: str) -> tuple[str, int] | None:
+        """Returns ``(stacked name, layer index)``, or ``None`` for names outside the stack."""
+
 
 _NO_PER_LAYER_NAME = "__layer_stack_no_per_layer"
 _WITH_PER_LAYER_NAME = "__layer_stack_with_per_layer"
@@ -38,7 +59,7 @@ def _check_no_varargs(f: Callable) -> None:
 
 
 def _split_stacked(tree: Mapping, num_layers: int,
-                   transparency_map: lift.LayerStackTransparencyMapping) -> dict:
+                   transparency_map: LayerStackTransparencyMapping) -> dict:
     """``{bundle: {name: [n, ...]}}`` -> one bundle per layer, named by the mapping."""
     flat = {}
     for bundle, values in tree.items():
@@ -49,7 +70,7 @@ def _split_stacked(tree: Mapping, num_layers: int,
 
 
 def _stack_flat(tree: Mapping, num_layers: int,
-                transparency_map: lift.LayerStackTransparencyMapping) -> dict:
+                transparency_map: LayerStackTransparencyMapping) -> dict:
     """The inverse of ``_split_stacked``; bundles the mapping does not know are skipped."""
     layers: dict[str, dict[int, Mapping]] = {}
     for bundle, values in tree.items():
@@ -76,7 +97,7 @@ class _LayerStack:
 
     def __init__(self, f: Callable, num_layers: int, with_per_layer_inputs: bool, unroll: int,
                  pass_reverse_to_layer_fn: bool, transparent: bool,
-                 transparency_map: lift.LayerStackTransparencyMapping | None, name: str):
+                 transparency_map: LayerStackTransparencyMapping | None, name: str):
         self.f = f
         self.num_layers = num_layers
         self.with_per_layer_inputs = with_per_layer_inputs
@@ -116,7 +137,7 @@ class _LayerStack:
                 (x, _), state = inner.apply(params, state, apply_key, x, per_layer)
                 return (x, next_key), (params, state)
 
-            with layer_calls.loop_body():
+            with kernels.loop_body():
                 _, (params, state) = jax.lax.scan(init_step, (carry, key), per_layer_inputs,
                                                   length=num_layers)
             if self.transparent:
@@ -144,7 +165,7 @@ class _LayerStack:
             (x, out), state = inner.apply(params, state, key, x, per_layer)
             return x, (out, state)
 
-        with layer_calls.loop_body():
+        with kernels.loop_body():
             carry, (outputs, states) = jax.lax.scan(
                 apply_step, carry, (params, state, per_layer_inputs, keys),
                 length=num_layers, reverse=reverse, unroll=self.unroll)
@@ -165,7 +186,7 @@ def _check_per_layer_inputs(per_layer_inputs: tuple, num_layers: int) -> None:
 
 def layer_stack(num_layers: int, with_per_layer_inputs: bool = False, unroll: int = 1,
                 pass_reverse_to_layer_fn: bool = False, transparent: bool = False,
-                transparency_map: lift.LayerStackTransparencyMapping | None = None,
+                transparency_map: LayerStackTransparencyMapping | None = None,
                 name: str | None = None) -> Callable[[Callable], Callable]:
     """Returns a decorator that applies a layer function ``num_layers`` times in a scan.
 

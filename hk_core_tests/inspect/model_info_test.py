@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import pytest
 
 import hk_core as hk
-from hk_core._src.layers import model_info
+from hk_core._src.inspect import model_info
 from hk_core.experimental import jaxpr_info
 
 X = jnp.ones([1, 4])

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from hk_core._src.layers import flops
+from hk_core._src.inspect import flops
 
 
 def _first_eqn(fun, *args):

@@ -2,7 +2,7 @@
 
 import jax.numpy as jnp
 
-from hk_core._src.layers import model_info
+from hk_core._src.inspect import model_info
 from hk_core.experimental import jaxpr_info
 
 

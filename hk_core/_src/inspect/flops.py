@@ -8,7 +8,7 @@ element; a reduction one per input element; moving or reshaping data costs nothi
 import math
 from typing import Any
 
-from hk_core._src.layers import jaxpr_walk
+from hk_core._src.inspect import jaxpr_walk
 
 _FREE = frozenset({
     "reshape", "broadcast_in_dim", "transpose", "squeeze", "expand_dims", "rev",
@@ -49,7 +49,7 @@ def estimate_flops(eqn: Any) -> int:
     """Returns the estimated FLOPs of one equation without sub-jaxprs.
 
     Example:
-        >>> from hk_core._src.layers import flops
+        >>> from hk_core._src.inspect import flops
         >>> jaxpr = jax.make_jaxpr(jnp.dot)(jnp.ones([2, 3]), jnp.ones([3, 4])).jaxpr
         >>> flops.estimate_flops(jaxpr.eqns[0])  # 2 * 2 * 4 * 3
         48

@@ -1,4 +1,4 @@
-"""Tests for hk_core/_src/layers/mixed_precision.py (API.md §5.1, plus per-path policies)."""
+"""Tests for hk_core/_src/mixed_precision/mixed_precision.py (API.md §5.1, plus per-path policies)."""
 
 import re
 import threading
@@ -11,7 +11,7 @@ import pytest
 
 import hk_core as hk
 from hk_core._src.core import interceptors
-from hk_core._src.layers import mixed_precision as mp_lib
+from hk_core._src.mixed_precision import mixed_precision as mp_lib
 
 mp = hk.mixed_precision
 HALF_COMPUTE = "params=float32,compute=bfloat16,output=float32"

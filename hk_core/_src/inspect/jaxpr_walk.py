@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from hk_core._src.layers import summary
+from hk_core._src.inspect import summary
 
 # Primitives whose body maps inputs to outputs one to one, so reading through them keeps
 # the data flow intact (unlike scan/while/cond, whose bodies run many times or not at all).

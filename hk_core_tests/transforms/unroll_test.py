@@ -1,4 +1,4 @@
-"""Tests for hk_core/_src/layers/unroll.py: static_unroll and dynamic_unroll (API.md §3.8)."""
+"""Tests for hk_core/_src/transforms/unroll.py: static_unroll and dynamic_unroll (API.md §3.8)."""
 
 from absl.testing import parameterized
 import chex

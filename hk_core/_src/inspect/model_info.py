@@ -15,12 +15,12 @@ import jax
 import numpy as np
 
 from hk_core._src.core import interceptors
-from hk_core._src.layers import flops as flops_lib
-from hk_core._src.layers import jaxpr_walk
+from hk_core._src.inspect import flops as flops_lib
+from hk_core._src.inspect import jaxpr_walk
 from hk_core._src.layers import layer_norm
 from hk_core._src.layers import linear
-from hk_core._src.layers import summary
-from hk_core._src.layers import tracing_args
+from hk_core._src.inspect import summary
+from hk_core._src.inspect import tracing_args
 
 ComputeFlopsFn = Callable[[Any, "Expression"], int]
 

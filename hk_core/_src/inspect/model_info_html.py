@@ -2,7 +2,7 @@
 
 import html
 
-from hk_core._src.layers import model_info
+from hk_core._src.inspect import model_info
 
 _CSS = """
 .hk-info { font-family: monospace; font-size: 13px; }

@@ -1,4 +1,4 @@
-"""Tests for hk_core/_src/layers/layer_stack.py (API.md §1.5, §3.9)."""
+"""Tests for hk_core/_src/transforms/layer_stack.py (API.md §1.5, §3.9)."""
 
 import inspect
 import re

@@ -1,4 +1,4 @@
-"""Tests for hk_core/_src/layers/policy.py (``hk.mixed_precision.Policy``)."""
+"""Tests for hk_core/_src/mixed_precision/policy.py (``hk.mixed_precision.Policy``)."""
 
 import jax.numpy as jnp
 import numpy as np
