@@ -46,17 +46,18 @@ class Frame:
     ``state`` holds current state values (a private copy, mutated in place);
     ``initial_state`` the first value of each state entry created in this call;
     ``input_state`` the state mapping given to apply.
+    ``is_init`` is true in ``init``; otherwise ``params`` is read only (one flag, read on hot
+    paths as a plain slot).
     """
 
     __slots__ = (
-        "params", "params_frozen", "state", "initial_state", "input_state", "rng", "is_init",
+        "params", "state", "initial_state", "input_state", "rng", "is_init",
         "scopes", "pending_updaters", "trace_state", "name_scopes", "serial", "init_view",
         "__weakref__",
     )
 
     def __init__(self, params: Mapping, state: dict, input_state: Mapping, rng, is_init: bool):
         self.params = params
-        self.params_frozen = not is_init
         self.state = state
         self.initial_state: dict[str, dict[str, Any]] = {}
         self.input_state = input_state

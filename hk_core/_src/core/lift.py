@@ -43,7 +43,7 @@ class LiftingModule(module_lib.Module):
 
     def __call__(self, *args, **kwargs):
         frame = frame_lib.current_frame("a lifted function")
-        if frame.is_init and not frame.params_frozen:
+        if frame.is_init:
             return self._init(frame, *args, **kwargs)
         params = _strip(frame.params, self.prefix)
         if self._with_state:

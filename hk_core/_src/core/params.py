@@ -294,7 +294,7 @@ def _create_parameter(frame, scope, bundle_name, name, shape, dtype, init):
                        shape, dtype, init)
     if value is DO_NOT_STORE:
         return value
-    if frame.params_frozen:
+    if not frame.is_init:
         raise _missing_parameter(frame, bundle_name, name)
     frame.params.setdefault(bundle_name, {})[name] = value
     return value
@@ -313,7 +313,7 @@ def _new_value(frame, scope, creators: list, kind: str, bundle_name: str, name: 
             return _create(creators, shape, dtype, init, context)
         return _initial_value(init, shape, dtype)
     except errors.MissingRNGError:
-        if kind == "parameter" and frame.params_frozen:
+        if kind == "parameter" and not frame.is_init:
             # The parameter is what is missing; the key was needed only because apply tried
             # to create it, so that error is not the cause to show (issue 13).
             raise _missing_parameter(frame, bundle_name, name) from None

@@ -40,7 +40,7 @@ def _copy2(tree) -> dict:
 def snapshot(frame: frame_lib.Frame) -> FrameData:
     """Copies what a transform threads out of ``frame`` (two-level dict copies)."""
     return FrameData(
-        params=_copy2(frame.params) if not frame.params_frozen else None,
+        params=_copy2(frame.params) if frame.is_init else None,
         state=_copy2(frame.state),
         initial_state=_copy2(frame.initial_state),
         rng=None if frame.rng is None else frame.rng.internal_state,
@@ -60,7 +60,7 @@ def _merge_into(target: dict, source) -> None:
 
 def write_back(frame: frame_lib.Frame, data: FrameData) -> None:
     """Writes the data a transform returned into ``frame``."""
-    if data.params is not None and not frame.params_frozen:
+    if data.params is not None and frame.is_init:
         _merge_into(frame.params, data.params)
     _merge_into(frame.state, data.state)
     _merge_into(frame.initial_state, data.initial_state)
@@ -455,7 +455,7 @@ def scan(f: Callable, init: Any, xs: Any, length: int | None = None, reverse: bo
     frame = _require_frame("scan")
     if length is None:
         length = jax.tree.leaves(xs)[0].shape[0] if jax.tree.leaves(xs) else None
-    if frame.is_init and not frame.params_frozen:
+    if frame.is_init:
         return _scan_at_init(frame, f, init, xs, length, reverse, unroll)
     return _scan_traced(frame, f, init, xs, length, reverse, unroll)
 
@@ -544,7 +544,7 @@ def fori_loop(lower, upper, body_fun: Callable, init_val: Any) -> Any:
         Array(3, dtype=int32, weak_type=True)
     """
     frame = _require_frame("fori_loop")
-    initializing = frame.is_init and not frame.params_frozen
+    initializing = frame.is_init
     if not initializing:  # at init the top-up comes after the inline iteration, as in Haiku
         _top_up(frame)
     if initializing:
@@ -582,7 +582,7 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
         Array(16, dtype=int32, weak_type=True)
     """
     frame = _require_frame("while_loop")
-    if frame.is_init and not frame.params_frozen:
+    if frame.is_init:
         raise ValueError(
             "hk.while_loop does not support initialization (since we cannot statically "
             "determine if your loop will run at least once). Please use `hk.running_init()` "
