@@ -126,6 +126,14 @@ def test_module_auto_repr_returns_previous_and_switches_repr():
     assert f.apply({}, None) == "Linear(output_size=2, name='q')"
 
 
+@pytest.mark.parametrize("switch", ["check_jax_usage", "module_auto_repr"])
+def test_flag_switches_store_a_bool(switch):
+    getattr(hk.experimental, switch)(0)
+    assert getattr(hk.config.get_config(), switch) is False
+    assert getattr(hk.experimental, switch)("yes") is False
+    assert getattr(hk.config.get_config(), switch) is True
+
+
 def test_rng_reserve_size_returns_previous():
     assert hk.experimental.rng_reserve_size(3) == 1
     assert hk.experimental.rng_reserve_size(1) == 3

@@ -1,6 +1,15 @@
 """``hk.experimental`` switches that flip one ``hk.config`` field and return its old value."""
 
+from typing import Any
+
 from hk_core._src.core import config as config_lib
+
+
+def _switch(field: str, value: Any) -> Any:
+    """Sets config ``field`` to ``value`` for this thread and returns its previous value."""
+    previous = getattr(config_lib.get_config(), field)
+    config_lib.set(**{field: value})
+    return previous
 
 
 def check_jax_usage(enabled: bool = True) -> bool:
@@ -29,10 +38,7 @@ def check_jax_usage(enabled: bool = True) -> bool:
         JaxUsageError
         >>> _ = hk.experimental.check_jax_usage(previous)
     """
-    config = config_lib.get_config()
-    previous = config.check_jax_usage
-    config_lib.set(check_jax_usage=bool(enabled))
-    return previous
+    return _switch("check_jax_usage", bool(enabled))
 
 
 def module_auto_repr(enabled: bool) -> bool:
@@ -53,10 +59,7 @@ def module_auto_repr(enabled: bool) -> bool:
         True
         >>> _ = hk.experimental.module_auto_repr(previous)
     """
-    config = config_lib.get_config()
-    previous = config.module_auto_repr
-    config_lib.set(module_auto_repr=bool(enabled))
-    return previous
+    return _switch("module_auto_repr", bool(enabled))
 
 
 def rng_reserve_size(size: int) -> int:
@@ -85,7 +88,4 @@ def rng_reserve_size(size: int) -> int:
     """
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
         raise ValueError(f"rng_reserve_size: size must be a positive int, got {size!r}.")
-    config = config_lib.get_config()
-    previous = config.rng_reserve_size
-    config_lib.set(rng_reserve_size=size)
-    return previous
+    return _switch("rng_reserve_size", size)
