@@ -8,7 +8,7 @@
 #
 # Usage: bash benchmarks/gpu.sh [--quick]
 #   --quick: tiny models and one test file, on any backend (the CPU smoke test).
-# On the lent machine: wheels for Haiku and dm-tree carried in .whl/ are installed first, then
+# On the lent machine: wheels for Haiku carried in .whl/ are installed first, then
 # the project with `pip install --no-build-isolation --no-deps .`.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -50,6 +50,11 @@ def test_changelog_has_a_section_for_the_current_version():
     assert re.search(rf"^## \[{re.escape(hk_core.__version__)}\]", text, re.M)
 
 
+def test_install_requires_only_what_hk_core_imports():
+    requires = _setup_cfg()["options"]["install_requires"].split()
+    assert requires == ["jax>=0.10.2", "jaxlib>=0.10.2", "numpy", "absl-py"]
+
+
 def test_examples_extra_installs_progress_bar_and_plotting():
     examples = _setup_cfg()["options.extras_require"]["examples"].split()
     assert {"scikit-learn", "tqdm", "matplotlib"} <= set(examples)
