@@ -179,8 +179,8 @@ def test_init_runs_its_fills_draws_and_splits_as_kernels():
     x = jnp.ones([1, 3])
     jaxpr = jax.make_jaxpr(init)(jax.random.PRNGKey(0), x).jaxpr
     called = [str(eqn.params.get("name")) for eqn in jaxpr.eqns]
-    assert sorted(set(called) & {"_filled", "_split", "_scaled_truncated_normal"}) == [
-        "_filled", "_scaled_truncated_normal", "_split"]
+    assert sorted(set(called) & {"_filled", "_reserve_keys", "_draw_truncated_normal"}) == [
+        "_draw_truncated_normal", "_filled", "_reserve_keys"]
     eager_out = init(jax.random.PRNGKey(0), x)
     jitted = jax.jit(init)(jax.random.PRNGKey(0), x)
     jax.tree.map(np.testing.assert_array_equal, eager_out, jitted)

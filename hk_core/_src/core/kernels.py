@@ -100,6 +100,8 @@ _LOOP = _LoopState()
 # Older jax has no `jax.Inline`, and early is all that `True` does there.
 _INLINE_EARLY = jax.Inline.JAX_EARLY if hasattr(jax, "Inline") else True
 
+_NAMES: set[str] = set()  # every kernel's name, as its nested call appears in jaxprs
+
 
 @contextlib.contextmanager
 def loop_body() -> Iterator[None]:
@@ -114,6 +116,12 @@ def loop_body() -> Iterator[None]:
 def in_loop_body() -> bool:
     """True while a loop body (``hk.scan``, ``layer_stack``...) is being traced."""
     return _LOOP.depth > 0
+
+
+def kernel_names() -> frozenset[str]:
+    """The names of every kernel defined so far: tools that mirror Haiku's view of a jaxpr
+    (``hk.experimental.jaxpr_info``) read through these calls, since Haiku has none."""
+    return frozenset(_NAMES)
 
 
 def kernel(fun: F | None = None, **jit_kwargs: Any) -> F:
@@ -131,6 +139,7 @@ def kernel(fun: F | None = None, **jit_kwargs: Any) -> F:
     """
     if fun is None:
         return functools.partial(kernel, **jit_kwargs)
+    _NAMES.add(getattr(fun, "__name__", "<kernel>"))
     nested = jax.jit(fun, **jit_kwargs)  # eager: one dispatch; traced: one nested call
     inlined = jax.jit(fun, inline=_INLINE_EARLY, **jit_kwargs)
 

@@ -22,7 +22,7 @@ from hk_core._src.core import kernels
 
 
 @kernels.kernel(static_argnums=1)
-def _split(key: jax.Array, num: int) -> tuple[jax.Array, list[jax.Array]]:
+def _reserve_keys(key: jax.Array, num: int) -> tuple[jax.Array, list[jax.Array]]:
     """``num`` new keys and the next sequence key: a kernel (core/kernels.py), so an eager
     reservation is one dispatch (un-jitted `jax.random.split` costs ~10x that on CPU) whose
     keys come out already unstacked. Threefry is integer arithmetic: the bits are the same."""
@@ -105,7 +105,7 @@ class PRNGSequence(Iterator[jax.Array]):
         """Splits ``num`` keys off the sequence key now, to be returned by later ``next`` calls."""
         if num <= 0:
             return
-        self._key, subkeys = _split(self._key, num)
+        self._key, subkeys = _reserve_keys(self._key, num)
         self._subkeys.extend(subkeys)
 
     def reserve_up_to_full(self) -> None:

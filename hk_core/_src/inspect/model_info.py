@@ -15,10 +15,9 @@ import jax
 import numpy as np
 
 from hk_core._src.core import interceptors
+from hk_core._src.core import kernels as kernels_lib
 from hk_core._src.inspect import flops as flops_lib
 from hk_core._src.inspect import jaxpr_walk
-from hk_core._src.layers import layer_norm
-from hk_core._src.layers import linear
 from hk_core._src.inspect import summary
 from hk_core._src.inspect import tracing_args
 
@@ -98,12 +97,6 @@ def _var_str(var: Any) -> str:
     return f"{name}[{','.join(str(d) for d in shape)}]"
 
 
-def _kernel_names() -> frozenset[str]:
-    # hk_core's own layer kernels are jitted functions (core/layer_calls.py); Haiku has none,
-    # so they are read through rather than shown as nodes.
-    return frozenset({linear._affine.__name__, layer_norm._normalize_kernel.__name__})
-
-
 def _call_node_name(eqn: Any, kernels: frozenset[str]) -> str | None:
     """The node Haiku shows for a call-like equation, or None to read through it."""
     name = eqn.primitive.name
@@ -133,7 +126,7 @@ class _Builder:
         self.calls = calls  # None: every named scope is a node
         self.compute_flops = compute_flops
         self.children: dict[tuple[int, str, int], Module] = {}
-        self.kernels = _kernel_names()
+        self.kernels = kernels_lib.kernel_names()
 
     def module_at(self, root: Module, scope: str) -> Module:
         module = root

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hk_core._src.core import facade as hk
+from hk_core._src.layers import errors
 from hk_core._src.layers import initializers
 from hk_core._src.layers import linear
 
@@ -87,11 +88,14 @@ class MultiHeadAttention(hk.Module):
                 "instead (w_init=hk.initializers.VarianceScaling(w_init_scale)).",
                 DeprecationWarning, stacklevel=2)
         if w_init is not None and w_init_scale is not None:
-            raise ValueError("Please provide only `w_init`, not `w_init_scale`.")
+            raise errors.ConfigurationError(
+                "Please provide only `w_init`, not `w_init_scale`.", module_path=self.module_name,
+                argument="w_init_scale", expected="None when w_init is given", got=w_init_scale)
         if w_init is None and w_init_scale is None:
-            raise ValueError(
+            raise errors.ConfigurationError(
                 "Please provide a weight initializer: `w_init` (e.g. "
-                "hk.initializers.VarianceScaling(1.0)).")
+                "hk.initializers.VarianceScaling(1.0)).", module_path=self.module_name,
+                argument="w_init", expected="an initializer", got=None)
         if w_init is None:
             w_init = initializers.VarianceScaling(w_init_scale)
         self.w_init = w_init
@@ -144,31 +148,35 @@ class MultiHeadAttention(hk.Module):
         return y.reshape((*leading_dims, self.num_heads, head_size))
 
 
-def _check_inputs(path: str, query, key, value) -> None:
+def _check_inputs(module_path: str, query, key, value) -> None:
     for arg_name, x in (("query", query), ("key", key), ("value", value)):
         if jnp.ndim(x) < 2:
-            raise ValueError(
-                f"{path}: {arg_name} must have rank >= 2 ([..., T, D]), got "
-                f"shape {jnp.shape(x)}.")
+            raise errors.InputShapeError(
+                f"{module_path}: {arg_name} must have rank >= 2 ([..., T, D]), got "
+                f"shape {jnp.shape(x)}.", module_path=module_path, argument=arg_name,
+                expected="rank >= 2", got=jnp.shape(x))
     if key.shape[-2] != value.shape[-2]:
-        raise ValueError(
-            f"{path}: key and value must have the same sequence length T, got "
+        raise errors.InputShapeError(
+            f"{module_path}: key and value must have the same sequence length T, got "
             f"key shape {key.shape} (T={key.shape[-2]}) and value shape {value.shape} "
-            f"(T={value.shape[-2]}).")
+            f"(T={value.shape[-2]}).", module_path=module_path, argument="value",
+            expected=f"sequence length {key.shape[-2]}", got=value.shape)
 
 
-def _check_mask(path: str, mask: jax.Array, logits_shape: tuple[int, ...]) -> None:
+def _check_mask(module_path: str, mask: jax.Array, logits_shape: tuple[int, ...]) -> None:
     if mask.ndim != len(logits_shape):
-        raise ValueError(
-            f"{path}: Mask dimensionality {mask.ndim} must match logits "
+        raise errors.InputShapeError(
+            f"{module_path}: Mask dimensionality {mask.ndim} must match logits "
             f"dimensionality {len(logits_shape)}. (expected a mask broadcastable to "
-            f"[..., H, T', T] = {logits_shape}, got shape {mask.shape})")
+            f"[..., H, T', T] = {logits_shape}, got shape {mask.shape})",
+            module_path=module_path, argument="mask", expected=logits_shape, got=mask.shape)
     try:
         jnp.broadcast_shapes(mask.shape, logits_shape)
     except ValueError:
-        raise ValueError(
-            f"{path}: mask of shape {mask.shape} does not broadcast to the "
-            f"logits shape [..., H, T', T] = {logits_shape}.") from None
+        raise errors.InputShapeError(
+            f"{module_path}: mask of shape {mask.shape} does not broadcast to the "
+            f"logits shape [..., H, T', T] = {logits_shape}.", module_path=module_path,
+            argument="mask", expected=logits_shape, got=mask.shape) from None
 
 
 def _logits_shape(query_heads: jax.Array, key_heads: jax.Array) -> tuple[int, ...]:

@@ -10,11 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from hk_core._src.core import facade as hk
+from hk_core._src.layers import errors
 
 
 
 def _bias_shape(input_shape: tuple[int, ...], bias_dims: Sequence[int] | None,
-                where: str) -> tuple[int, ...]:
+                module_path: str) -> tuple[int, ...]:
     """The shape of ``b`` for ``input_shape`` (API.md §3.1, ``Bias``)."""
     if bias_dims is None:
         return tuple(input_shape[1:])
@@ -26,13 +27,15 @@ def _bias_shape(input_shape: tuple[int, ...], bias_dims: Sequence[int] | None,
         if dim < 0:
             dim %= rank
         if dim == 0:
-            raise ValueError(
-                f"{where}: Cannot apply bias across the minibatch dimension. Got bias_dims="
-                f"{tuple(bias_dims)} for input shape {input_shape}.")
+            raise errors.ConfigurationError(
+                f"{module_path}: Cannot apply bias across the minibatch dimension. Got bias_dims="
+                f"{tuple(bias_dims)} for input shape {input_shape}.", module_path=module_path,
+                argument="bias_dims", expected="no batch axis (0)", got=tuple(bias_dims))
         if dim >= rank:
-            raise ValueError(
-                f"{where}: Dimension {dim} (bias_dims={tuple(bias_dims)}) out of range for "
-                f"input of rank {rank}.")
+            raise errors.ConfigurationError(
+                f"{module_path}: Dimension {dim} (bias_dims={tuple(bias_dims)}) out of range for "
+                f"input of rank {rank}.", module_path=module_path, argument="bias_dims",
+                expected=f"axes below the input rank {rank}", got=tuple(bias_dims))
         shape[dim] = input_shape[dim]
     # Leading 1s are dropped so the bias broadcasts against the input from the right.
     for start in range(1, rank):
@@ -88,19 +91,22 @@ class Bias(hk.Module):
                 ``output_size``, or a bad entry in ``bias_dims``; the message names this
                 module's path.
         """
-        where = self.module_name
+        module_path = self.module_name
         if inputs.ndim < 2:
-            raise ValueError(
-                f"{where}: Rank of inputs must be at least 2, got shape {inputs.shape} (rank "
-                f"{inputs.ndim}).")
+            raise errors.InputShapeError(
+                f"{module_path}: Rank of inputs must be at least 2, got shape {inputs.shape} (rank "
+                f"{inputs.ndim}).", module_path=module_path, argument="inputs",
+                expected="rank >= 2", got=inputs.shape)
         self.input_size = inputs.shape[1:]
         output_size = self.output_size
         # Compared as given, like Haiku: a list never equals the shape tuple.
         if output_size is not None and output_size != self.input_size:
             expected = (-1, *output_size) if isinstance(output_size, Iterable) else (
                 -1, output_size)
-            raise ValueError(f"{where}: Input shape must be {expected} not {inputs.shape}")
-        self.bias_shape = _bias_shape(inputs.shape, self.bias_dims, where)
+            raise errors.InputShapeError(
+                f"{module_path}: Input shape must be {expected} not {inputs.shape}",
+                module_path=module_path, argument="inputs", expected=expected, got=inputs.shape)
+        self.bias_shape = _bias_shape(inputs.shape, self.bias_dims, module_path)
         b = hk.get_parameter("b", self.bias_shape, inputs.dtype, init=self.b_init)
         b = jnp.broadcast_to(b, inputs.shape)
         if multiplier is not None:
@@ -176,7 +182,9 @@ class BatchApply:
             ValueError: if ``num_dims < 1``.
         """
         if num_dims < 1:
-            raise ValueError(f"BatchApply: num_dims must be at least 1, got {num_dims}.")
+            raise errors.ConfigurationError(
+                f"BatchApply: num_dims must be at least 1, got {num_dims}.",
+                module_path="BatchApply", argument="num_dims", expected="at least 1", got=num_dims)
         self._f = f
         self.num_dims = num_dims
 
@@ -190,11 +198,14 @@ class BatchApply:
         num_dims = self.num_dims
         example = next((x for x in jax.tree.leaves((args, kwargs)) if _is_array(x)), None)
         if example is None:
-            raise ValueError("BatchApply: at least one argument must be an array.")
+            raise errors.ConfigurationError(
+                "BatchApply: at least one argument must be an array.", module_path="BatchApply",
+                argument="args", expected="at least one array", got=None)
         if np.ndim(example) < num_dims:
-            raise ValueError(
+            raise errors.InputShapeError(
                 f"BatchApply: the first array argument must have at least num_dims={num_dims} "
-                f"axes, got shape {np.shape(example)}.")
+                f"axes, got shape {np.shape(example)}.", module_path="BatchApply",
+                argument="args", expected=f"rank >= {num_dims}", got=np.shape(example))
         leading = tuple(np.shape(example)[:num_dims])
 
         def merge(x):
@@ -233,8 +244,9 @@ def expand_apply(f: Callable[..., Any], axis: int = 0) -> Callable[..., Any]:
         (2,)
     """
     if axis not in (0, -1):
-        raise ValueError(
-            f"expand_apply currently only supports axis=0 or axis=-1. Got axis={axis!r}.")
+        raise errors.ConfigurationError(
+            f"expand_apply currently only supports axis=0 or axis=-1. Got axis={axis!r}.",
+            module_path="expand_apply", argument="axis", expected="0 or -1", got=axis)
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):

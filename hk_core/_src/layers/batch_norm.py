@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import moving_averages
 from hk_core._src.layers import data_format as data_format_lib
+from hk_core._src.layers import errors
 from hk_core._src.layers import norm_args
 
 
@@ -113,21 +114,23 @@ class BatchNorm(hk.Module):
                 if the channel axis or ``axis`` does not exist in ``inputs``, or if the
                 stored averages do not match the input's statistics shape.
         """
-        who = self.module_name
-        norm_args.check_call_override(who, self.create_scale, scale, "scale")
-        norm_args.check_call_override(who, self.create_offset, offset, "offset")
+        module_path = self.module_name
+        norm_args.check_call_override(module_path, self.create_scale, scale, "scale")
+        norm_args.check_call_override(module_path, self.create_offset, offset, "offset")
         ndim = inputs.ndim
         channel_index = self.channel_index
         if channel_index < 0:
             # `+ ndim`, not `% ndim`: a rank-0 input then has no reduction axes.
             channel_index += ndim
         if self.axis is not None:
-            axis = norm_args.resolve(self.axis, ndim, who)
+            axis = norm_args.resolve(self.axis, ndim, module_path)
         else:
             if ndim and not 0 <= channel_index < ndim:
-                raise ValueError(
-                    f"{who}: channel axis {self.channel_index} does not exist in inputs of "
-                    f"shape {inputs.shape} (rank {ndim}); check `data_format`.")
+                raise errors.InputShapeError(
+                    f"{module_path}: channel axis {self.channel_index} does not exist in inputs "
+                    f"of shape {inputs.shape} (rank {ndim}); check `data_format`.",
+                    module_path=module_path, argument="inputs",
+                    expected=f"a channel axis {self.channel_index}", got=inputs.shape)
             axis = tuple(i for i in range(ndim) if i != channel_index)
         stats_shape = tuple(1 if i in axis else inputs.shape[i] for i in range(ndim))
 
@@ -143,10 +146,12 @@ class BatchNorm(hk.Module):
             mean = self.mean_ema.average
             var = self.var_ema.average
             if mean.shape != stats_shape:
-                raise ValueError(
-                    f"{who}: the stored moving averages have shape {mean.shape}, but inputs "
-                    f"of shape {inputs.shape} need statistics of shape {stats_shape}. Were "
-                    "the params and state created by init with other inputs?")
+                raise errors.InputShapeError(
+                    f"{module_path}: the stored moving averages have shape {mean.shape}, but "
+                    f"inputs of shape {inputs.shape} need statistics of shape {stats_shape}. Were "
+                    "the params and state created by init with other inputs?",
+                    module_path=module_path, argument="inputs",
+                    expected=f"statistics of shape {mean.shape}", got=inputs.shape)
             mean = mean.astype(inputs.dtype)
             var = var.astype(inputs.dtype)
 

@@ -15,19 +15,21 @@ from jax import lax
 
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import data_format as data_format_lib
+from hk_core._src.layers import errors
 from hk_core._src.layers import initializers
 from hk_core._src.layers import pad as pad_lib
 from hk_core._src.layers import spatial_args
+from hk_core._src.layers.errors import UnknownPaddingError  # importable here, as before
 
 _STRING_PADDINGS = ("SAME", "VALID")
 
 
-def channel_index(data_format: str, where: str) -> int:
+def channel_index(data_format: str, module_path: str) -> int:
     """``get_channel_index`` with the module path in the error message."""
     try:
         return data_format_lib.get_channel_index(data_format)
-    except ValueError as error:
-        raise ValueError(f"{where}: {error}") from None
+    except errors.ConfigurationError as error:
+        raise error.at(module_path) from None
 
 
 def dimension_numbers(num_spatial_dims: int, channels_last: bool,
@@ -47,16 +49,8 @@ def dimension_numbers(num_spatial_dims: int, channels_last: bool,
     return lax.ConvDimensionNumbers(lhs_spec=image, rhs_spec=kernel, out_spec=image)
 
 
-class UnknownPaddingError(ValueError, RuntimeError):
-    """A conv's padding string is neither ``'SAME'`` nor ``'VALID'`` (any case).
-
-    Haiku 0.0.17 lets ``lax`` reject it when the layer is called, with a ``RuntimeError``;
-    this error is raised at the same point and is both that type and a ``ValueError``.
-    """
-
-
-def string_padding(padding: str, where: str, with_padfn: bool = True) -> str:
-    """Upper-cases ``'same'``/``'valid'``; any other string is an error naming ``where``.
+def string_padding(padding: str, module_path: str, with_padfn: bool = True) -> str:
+    """Upper-cases ``'same'``/``'valid'``; any other string is an error naming ``module_path``.
 
     Raises:
         UnknownPaddingError: for another string (a ``ValueError`` and a ``RuntimeError``).
@@ -66,12 +60,14 @@ def string_padding(padding: str, where: str, with_padfn: bool = True) -> str:
         others = "a (low, high) pair, a sequence of pairs or a padding function" if with_padfn \
             else "a (low, high) pair or a sequence of pairs"
         raise UnknownPaddingError(
-            f"{where}: padding must be 'SAME', 'VALID', {others}, got {padding!r}.")
+            f"{module_path}: padding must be 'SAME', 'VALID', {others}, got {padding!r}.",
+            module_path=module_path, argument="padding", expected="'SAME' or 'VALID'",
+            got=padding)
     return upper
 
 
 def resolve_padding(padding: Any, kernel_shape: Sequence[int], rate: Sequence[int], n: int,
-                    where: str) -> str | tuple[tuple[int, int], ...]:
+                    module_path: str) -> str | tuple[tuple[int, int], ...]:
     """Returns a padding string unchanged (checked on call, as in Haiku, by ``string_padding``),
     or explicit ``(low, high)`` pairs per dim."""
     if isinstance(padding, str):
@@ -80,37 +76,22 @@ def resolve_padding(padding: Any, kernel_shape: Sequence[int], rate: Sequence[in
         if pad_lib.is_padfn(padding):
             return pad_lib.create_from_padfn(padding, kernel_shape, rate, n)
         return pad_lib.create_from_tuple(padding, n)
-    except TypeError as error:
-        raise TypeError(f"{where}: {error}") from None
+    except TypeError as error:  # also a padding function's own TypeError, as in Haiku
+        if not isinstance(error, errors.LayerError):
+            error = errors.ArgumentTypeError(str(error), argument="padding", got=padding)
+        raise error.at(module_path) from None
 
 
-def check_num_spatial_dims(num_spatial_dims: int, where: str) -> None:
-    """Raises ``ValueError`` (naming ``where``) unless ``num_spatial_dims`` is positive."""
+def check_num_spatial_dims(num_spatial_dims: int, module_path: str) -> None:
+    """Raises ``ValueError`` (naming ``module_path``) unless ``num_spatial_dims`` is positive."""
     if num_spatial_dims <= 0:
-        raise ValueError(
-            f"{where}: num_spatial_dims must be a positive integer, got {num_spatial_dims}.")
+        raise errors.ConfigurationError(
+            f"{module_path}: num_spatial_dims must be a positive integer, got {num_spatial_dims}.",
+            module_path=module_path, argument="num_spatial_dims", expected="a positive integer",
+            got=num_spatial_dims)
 
 
-def store_output_args(layer: hk.Module, with_bias: bool, w_init: Any, b_init: Any,
-                      data_format: str, kernel_out_first: bool = False
-                      ) -> lax.ConvDimensionNumbers:
-    """Stores the bias, initializer and layout settings that every conv variant keeps.
-
-    Sets ``with_bias``, ``w_init``, ``b_init`` (default zeros), ``data_format`` and
-    ``channel_index`` on ``layer``, whose ``num_spatial_dims`` is already set; ``finish``
-    reads them back. Returns the dimension numbers, which each variant stores under the
-    attribute name Haiku gives them.
-    """
-    where = layer.module_name
-    layer.with_bias = with_bias
-    layer.w_init = w_init
-    layer.b_init = b_init if b_init is not None else jnp.zeros
-    layer.data_format = data_format
-    layer.channel_index = channel_index(data_format, where)
-    return dimension_numbers(layer.num_spatial_dims, layer.channel_index == -1, kernel_out_first)
-
-
-def ensure_batched(inputs: jax.Array, num_spatial_dims: int, where: str,
+def ensure_batched(inputs: jax.Array, num_spatial_dims: int, module_path: str,
                    kind: str) -> tuple[jax.Array, bool]:
     """Adds a leading batch axis to unbatched inputs; returns ``(inputs, was_unbatched)``."""
     unbatched_rank = num_spatial_dims + 1
@@ -118,24 +99,27 @@ def ensure_batched(inputs: jax.Array, num_spatial_dims: int, where: str,
         return jnp.expand_dims(inputs, 0), True
     if inputs.ndim == unbatched_rank + 1:
         return inputs, False
-    raise ValueError(
-        f"{where}: Input to {kind} needs to have rank in {[unbatched_rank, unbatched_rank + 1]}, "
-        f"but input has shape {inputs.shape} (rank {inputs.ndim}).")
+    ranks = [unbatched_rank, unbatched_rank + 1]
+    raise errors.InputShapeError(
+        f"{module_path}: Input to {kind} needs to have rank in {ranks}, "
+        f"but input has shape {inputs.shape} (rank {inputs.ndim}).",
+        module_path=module_path, argument="inputs", expected=f"rank in {ranks}", got=inputs.shape)
 
 
 def weight(w_shape: tuple[int, ...], dtype: Any, w_init: Any, fan_in: int, mask: Any,
-           where: str) -> jax.Array:
+           module_path: str) -> jax.Array:
     """Returns the parameter ``w``, times ``mask`` if given.
 
     ``w_init=None`` means ``TruncatedNormal(1/sqrt(fan_in))``.
 
     Raises:
-        ValueError: if ``mask`` does not have the shape ``w_shape`` (naming ``where``).
+        ValueError: if ``mask`` does not have the shape ``w_shape`` (naming ``module_path``).
     """
     if mask is not None and tuple(np.shape(mask)) != w_shape:
-        raise ValueError(
-            f"{where}: Mask needs to have the same shape as weights. Shapes are: mask "
-            f"{tuple(np.shape(mask))}, weights {w_shape}.")
+        raise errors.ConfigurationError(
+            f"{module_path}: Mask needs to have the same shape as weights. Shapes are: mask "
+            f"{tuple(np.shape(mask))}, weights {w_shape}.",
+            module_path=module_path, argument="mask", expected=w_shape, got=tuple(np.shape(mask)))
     if w_init is None:
         w_init = initializers.TruncatedNormal(stddev=1.0 / np.sqrt(fan_in))
     w = hk.get_parameter("w", w_shape, dtype, init=w_init)
@@ -144,19 +128,21 @@ def weight(w_shape: tuple[int, ...], dtype: Any, w_init: Any, fan_in: int, mask:
     return w
 
 
-def finish(layer: hk.Module, out: jax.Array, output_channels: int,
-           unbatched: bool) -> jax.Array:
-    """Adds the bias ``b`` (if ``layer.with_bias``), then drops an added batch axis.
+def finish(out: jax.Array, unbatched: bool, *, with_bias: bool, b_init: Any,
+           channel_index: int) -> jax.Array:
+    """Adds the bias ``b`` (if ``with_bias``) to the batched ``out``, then drops an added
+    batch axis.
 
-    ``b`` is ``[C]`` for channels-last data and ``[C, 1, ..., 1]`` (one 1 per spatial dim)
-    otherwise.
+    ``b`` is ``[C]`` for channels-last data (``channel_index == -1``) and ``[C, 1, ..., 1]``
+    (one 1 per spatial dim) otherwise.
     """
-    if layer.with_bias:
-        if layer.channel_index == -1:
+    if with_bias:
+        output_channels = out.shape[channel_index]
+        if channel_index == -1:
             shape = (output_channels,)
         else:
-            shape = (output_channels,) + (1,) * layer.num_spatial_dims
-        b = hk.get_parameter("b", shape, out.dtype, init=layer.b_init)
+            shape = (output_channels,) + (1,) * (out.ndim - 2)
+        b = hk.get_parameter("b", shape, out.dtype, init=b_init)
         out = out + jnp.broadcast_to(b, out.shape)
     if unbatched:
         out = jnp.squeeze(out, axis=0)
@@ -223,20 +209,26 @@ class ConvND(hk.Module):
                 length other than 1 or ``num_spatial_dims``.
         """
         super().__init__(name=name)
-        where = self.module_name
-        check_num_spatial_dims(num_spatial_dims, where)
+        module_path = self.module_name
+        check_num_spatial_dims(num_spatial_dims, module_path)
         n = num_spatial_dims
         self.num_spatial_dims = n
         self.output_channels = output_channels
-        self.kernel_shape = spatial_args.replicate(kernel_shape, n, "kernel_shape", where)
-        self.stride = spatial_args.replicate(stride, n, "stride", where)
-        self.kernel_dilation = spatial_args.replicate(rate, n, "rate", where)
+        self.kernel_shape = spatial_args.replicate(kernel_shape, n, "kernel_shape", module_path)
+        self.stride = spatial_args.replicate(stride, n, "stride", module_path)
+        self.kernel_dilation = spatial_args.replicate(rate, n, "rate", module_path)
         self.lhs_dilation = (1,) * n
         # Haiku keeps a padding string upper-cased and an unknown one fails only on call.
         if isinstance(padding, str):
             padding = padding.upper()
-        self.padding = resolve_padding(padding, self.kernel_shape, self.kernel_dilation, n, where)
-        self.dimension_numbers = store_output_args(self, with_bias, w_init, b_init, data_format)
+        self.padding = resolve_padding(padding, self.kernel_shape, self.kernel_dilation, n,
+                                       module_path)
+        self.with_bias = with_bias
+        self.w_init = w_init
+        self.b_init = b_init if b_init is not None else jnp.zeros
+        self.data_format = data_format
+        self.channel_index = channel_index(data_format, module_path)
+        self.dimension_numbers = dimension_numbers(n, self.channel_index == -1)
         self.mask = mask
         self.feature_group_count = feature_group_count
 
@@ -258,26 +250,28 @@ class ConvND(hk.Module):
             UnknownPaddingError: if ``padding`` is a string other than ``'SAME'``/``'VALID'``
                 (a ``ValueError`` and, like Haiku's error, a ``RuntimeError``).
         """
-        where = self.module_name
-        inputs, unbatched = ensure_batched(inputs, self.num_spatial_dims, where, "ConvND")
+        module_path = self.module_name
+        inputs, unbatched = ensure_batched(inputs, self.num_spatial_dims, module_path, "ConvND")
         in_channels = inputs.shape[self.channel_index]
         groups = self.feature_group_count
         if in_channels % groups:
-            raise ValueError(
-                f"{where}: input channels ({in_channels}, input shape {inputs.shape}) must be "
-                f"divisible by feature_group_count={groups}.")
+            raise errors.InputShapeError(
+                f"{module_path}: input channels ({in_channels}, input shape {inputs.shape}) must "
+                f"be divisible by feature_group_count={groups}.", module_path=module_path,
+                argument="inputs", expected=f"channels divisible by {groups}", got=inputs.shape)
         w_shape = self.kernel_shape + (in_channels // groups, self.output_channels)
         w = weight(w_shape, inputs.dtype, self.w_init, int(np.prod(w_shape[:-1])), self.mask,
-                   where)
+                   module_path)
         padding = self.padding
         if isinstance(padding, str):
-            padding = string_padding(padding, where)
+            padding = string_padding(padding, module_path)
         out = lax.conv_general_dilated(
             inputs, w, window_strides=self.stride, padding=padding,
             lhs_dilation=self.lhs_dilation, rhs_dilation=self.kernel_dilation,
             dimension_numbers=self.dimension_numbers, feature_group_count=groups,
             precision=precision)
-        return finish(self, out, self.output_channels, unbatched)
+        return finish(out, unbatched, with_bias=self.with_bias, b_init=self.b_init,
+                      channel_index=self.channel_index)
 
 
 class Conv1D(ConvND):

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from hk_core._src.layers import conv
+from hk_core._src.layers import errors
 from hk_core._src.layers import recurrent
 
 
@@ -42,9 +43,11 @@ class _ConvNDLSTM(recurrent.RNNCore):
         n = self.num_spatial_dims
         spatial = tuple(inputs.shape[-(n + 1):-1]) if inputs.ndim >= n + 1 else None
         if spatial != self.input_shape:
-            raise ValueError(
+            raise errors.InputShapeError(
                 f"{self.module_name}: inputs must be [batch, *input_shape, channels] with "
-                f"input_shape={self.input_shape}, got shape {inputs.shape}.")
+                f"input_shape={self.input_shape}, got shape {inputs.shape}.",
+                module_path=self.module_name, argument="inputs",
+                expected=("batch", *self.input_shape, "channels"), got=inputs.shape)
         input_to_hidden = conv.ConvND(n, output_channels=4 * self.output_channels,
                                       kernel_shape=self.kernel_shape, name="input_to_hidden")
         hidden_to_hidden = conv.ConvND(n, output_channels=4 * self.output_channels,

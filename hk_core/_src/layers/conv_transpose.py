@@ -9,17 +9,19 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import conv
+from hk_core._src.layers import errors
 from hk_core._src.layers import pad as pad_lib
 from hk_core._src.layers import spatial_args
 
 
 def _explicit_padding(size_in: int, size_out: int, kernel: int, stride: int, padding: str,
-                      where: str) -> tuple[int, int]:
+                      module_path: str) -> tuple[int, int]:
     """Padding for ``lax.conv_transpose`` that maps ``size_in`` to exactly ``size_out``."""
     if padding == "VALID":
         expected_in = (size_out - kernel + stride) // stride
@@ -28,10 +30,11 @@ def _explicit_padding(size_in: int, size_out: int, kernel: int, stride: int, pad
         expected_in = (size_out + stride - 1) // stride
         before = max(0, (size_in - 1) * stride + kernel - size_out) // 2
     if size_in != expected_in:
-        raise ValueError(
-            f"{where}: The expected input size {expected_in} doesn't match the actual input "
-            f"size {size_in} for output_shape size {size_out}, kernel {kernel}, stride "
-            f"{stride} and {padding} padding.")
+        raise errors.InputShapeError(
+            f"{module_path}: The expected input size {expected_in} doesn't match the actual "
+            f"input size {size_in} for output_shape size {size_out}, kernel {kernel}, stride "
+            f"{stride} and {padding} padding.", module_path=module_path, argument="inputs",
+            expected=f"spatial size {expected_in}", got=size_in)
     # The stride dilates the input to (in - 1) * s + 1 elements; a kernel of size k then
     # needs out + k - 1 elements in total to produce `out` outputs.
     low = kernel - 1 - before
@@ -97,29 +100,38 @@ class ConvNDTranspose(hk.Module):
                 a length other than 1 or ``num_spatial_dims``, or ``padding`` is a function.
         """
         super().__init__(name=name)
-        where = self.module_name
-        conv.check_num_spatial_dims(num_spatial_dims, where)
+        module_path = self.module_name
+        conv.check_num_spatial_dims(num_spatial_dims, module_path)
         n = num_spatial_dims
         self.num_spatial_dims = n
         self.output_channels = output_channels
-        self.kernel_shape = spatial_args.replicate(kernel_shape, n, "kernel_shape", where)
-        self.stride = spatial_args.replicate(stride, n, "stride", where)
+        self.kernel_shape = spatial_args.replicate(kernel_shape, n, "kernel_shape", module_path)
+        self.stride = spatial_args.replicate(stride, n, "stride", module_path)
         self.output_shape = output_shape
         if output_shape is not None:
-            self.output_shape = spatial_args.replicate(output_shape, n, "output_shape", where)
+            self.output_shape = spatial_args.replicate(
+                output_shape, n, "output_shape", module_path)
             if not isinstance(padding, str):
-                raise ValueError(
-                    f"{where}: When specifying output_shape, ensure that padding is 'VALID' or "
-                    f"'SAME', got padding={padding!r}.")
+                raise errors.ConfigurationError(
+                    f"{module_path}: When specifying output_shape, ensure that padding is "
+                    f"'VALID' or 'SAME', got padding={padding!r}.", module_path=module_path,
+                    argument="padding", expected="'VALID' or 'SAME'", got=padding)
         if pad_lib.is_padfn(padding):
-            raise TypeError(
-                f"{where}: ConvNDTranspose takes padding 'SAME', 'VALID' or (low, high) "
-                f"pairs, not a padding function (got {padding!r}).")
+            raise errors.ArgumentTypeError(
+                f"{module_path}: ConvNDTranspose takes padding 'SAME', 'VALID' or (low, high) "
+                f"pairs, not a padding function (got {padding!r}).", module_path=module_path,
+                argument="padding", expected="'SAME', 'VALID' or (low, high) pairs",
+                got=padding)
         # Haiku keeps padding as given (a string's case too); strings are checked on call.
         self.padding = padding
-        self._padding = conv.resolve_padding(padding, self.kernel_shape, (1,) * n, n, where)
-        self.dimension_numbers = conv.store_output_args(
-            self, with_bias, w_init, b_init, data_format, kernel_out_first=True)
+        self._padding = conv.resolve_padding(padding, self.kernel_shape, (1,) * n, n, module_path)
+        self.with_bias = with_bias
+        self.w_init = w_init
+        self.b_init = b_init if b_init is not None else jnp.zeros
+        self.data_format = data_format
+        self.channel_index = conv.channel_index(data_format, module_path)
+        self.dimension_numbers = conv.dimension_numbers(
+            n, self.channel_index == -1, kernel_out_first=True)
         self.mask = mask
 
     def __call__(self, inputs: jax.Array, *, precision: lax.Precision | None = None) -> jax.Array:
@@ -140,27 +152,28 @@ class ConvNDTranspose(hk.Module):
             UnknownPaddingError: if ``padding`` is a string other than ``'SAME'``/``'VALID'``
                 (a ``ValueError`` and, like Haiku's error, a ``RuntimeError``).
         """
-        where = self.module_name
+        module_path = self.module_name
         inputs, unbatched = conv.ensure_batched(
-            inputs, self.num_spatial_dims, where, "ConvNDTranspose")
+            inputs, self.num_spatial_dims, module_path, "ConvNDTranspose")
         in_channels = inputs.shape[self.channel_index]
         w_shape = self.kernel_shape + (self.output_channels, in_channels)
         fan_in = int(np.prod(self.kernel_shape)) * in_channels
-        w = conv.weight(w_shape, inputs.dtype, self.w_init, fan_in, self.mask, where)
+        w = conv.weight(w_shape, inputs.dtype, self.w_init, fan_in, self.mask, module_path)
         padding = self._padding
         if isinstance(padding, str):
-            padding = conv.string_padding(padding, where, with_padfn=False)
+            padding = conv.string_padding(padding, module_path, with_padfn=False)
         if self.output_shape is not None:
             channels_last = self.channel_index == -1
             spatial_in = inputs.shape[1:-1] if channels_last else inputs.shape[2:]
             padding = tuple(
-                _explicit_padding(size_in, size_out, k, s, padding, where)
+                _explicit_padding(size_in, size_out, k, s, padding, module_path)
                 for size_in, size_out, k, s in zip(
                     spatial_in, self.output_shape, self.kernel_shape, self.stride))
         out = lax.conv_transpose(
             inputs, w, strides=self.stride, padding=padding,
             dimension_numbers=self.dimension_numbers, precision=precision)
-        return conv.finish(self, out, self.output_channels, unbatched)
+        return conv.finish(out, unbatched, with_bias=self.with_bias, b_init=self.b_init,
+                           channel_index=self.channel_index)
 
 
 class Conv1DTranspose(ConvNDTranspose):

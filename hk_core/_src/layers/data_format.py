@@ -2,6 +2,8 @@
 
 import re
 
+from hk_core._src.layers import errors
+
 # Full-string patterns (API.md §3): batch first then channels, batch first and channels
 # last, or a batch/time pair and channels last under the name D.
 _CHANNELS_FIRST = re.compile(r"^NC[^C]*$")
@@ -37,7 +39,8 @@ def get_channel_index(data_format: str) -> int:
             return 1
         if _CHANNELS_LAST.match(data_format) or _TIME_MAJOR_OR_MINOR.match(data_format):
             return -1
-    raise ValueError(
+    raise errors.ConfigurationError(
         f"Unable to extract channel information from data_format={data_format!r}: expected "
         "'channels_last', 'channels_first' or a layout such as 'NHWC', 'NCHW', 'NWC', 'NCW', "
-        "'NDHWC', 'NCDHW' or 'TBD'.")
+        "'NDHWC', 'NCDHW' or 'TBD'.", argument="data_format",
+        expected="'channels_last', 'channels_first' or a layout such as 'NHWC'", got=data_format)

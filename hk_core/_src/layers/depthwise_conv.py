@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
@@ -66,22 +67,26 @@ class DepthwiseConvND(hk.Module):
                 other than 1 or ``num_spatial_dims``.
         """
         super().__init__(name=name)
-        where = self.module_name
-        conv.check_num_spatial_dims(num_spatial_dims, where)
+        module_path = self.module_name
+        conv.check_num_spatial_dims(num_spatial_dims, module_path)
         n = num_spatial_dims
         self.num_spatial_dims = n
         self.channel_multiplier = channel_multiplier
-        self.kernel_shape = spatial_args.replicate(kernel_shape, n, "kernel_shape", where)
-        self.stride = spatial_args.replicate(stride, n, "stride", where)
+        self.kernel_shape = spatial_args.replicate(kernel_shape, n, "kernel_shape", module_path)
+        self.stride = spatial_args.replicate(stride, n, "stride", module_path)
         self.lhs_dilation = (1,) * n
-        self.rhs_dilation = spatial_args.replicate(rate, n, "rate", where)
+        self.rhs_dilation = spatial_args.replicate(rate, n, "rate", module_path)
         # Haiku keeps padding as given (a string's case, a padding function); hk_core also
         # accepts padding functions and pairs, resolved once here. Strings are checked on call.
         self.padding = padding
         self._padding = conv.resolve_padding(
-            padding, self.kernel_shape, self.rhs_dilation, n, where)
-        self._dimension_numbers = conv.store_output_args(
-            self, with_bias, w_init, b_init, data_format)
+            padding, self.kernel_shape, self.rhs_dilation, n, module_path)
+        self.with_bias = with_bias
+        self.w_init = w_init
+        self.b_init = b_init if b_init is not None else jnp.zeros
+        self.data_format = data_format
+        self.channel_index = conv.channel_index(data_format, module_path)
+        self._dimension_numbers = conv.dimension_numbers(n, self.channel_index == -1)
         # Haiku's public layout triple, e.g. ('NHWC', 'HWIO', 'NHWC').
         spatial = "".join(c for c in data_format if c not in "NC")
         if len(spatial) != n:  # 'channels_last' and the like
@@ -105,23 +110,24 @@ class DepthwiseConvND(hk.Module):
             UnknownPaddingError: if ``padding`` is a string other than ``'SAME'``/``'VALID'``
                 (a ``ValueError`` and, like Haiku's error, a ``RuntimeError``).
         """
-        where = self.module_name
+        module_path = self.module_name
         n = self.num_spatial_dims
-        inputs, unbatched = conv.ensure_batched(inputs, n, where, "DepthwiseConvND")
+        inputs, unbatched = conv.ensure_batched(inputs, n, module_path, "DepthwiseConvND")
         in_channels = inputs.shape[self.channel_index]
         out_channels = in_channels * self.channel_multiplier
         w_shape = self.kernel_shape + (1, out_channels)
         fan_in = int(np.prod(self.kernel_shape))
-        w = conv.weight(w_shape, inputs.dtype, self.w_init, fan_in, None, where)
+        w = conv.weight(w_shape, inputs.dtype, self.w_init, fan_in, None, module_path)
         padding = self._padding
         if isinstance(padding, str):
-            padding = conv.string_padding(padding, where)
+            padding = conv.string_padding(padding, module_path)
         out = lax.conv_general_dilated(
             inputs, w, window_strides=self.stride, padding=padding,
             lhs_dilation=self.lhs_dilation, rhs_dilation=self.rhs_dilation,
             dimension_numbers=self._dimension_numbers, feature_group_count=in_channels,
             precision=precision)
-        return conv.finish(self, out, out_channels, unbatched)
+        return conv.finish(out, unbatched, with_bias=self.with_bias, b_init=self.b_init,
+                           channel_index=self.channel_index)
 
 
 class DepthwiseConv1D(DepthwiseConvND):

@@ -5,6 +5,8 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
+from hk_core._src.layers import errors
+
 
 def dropout(rng: jax.Array, rate: float, x: jax.Array,
             broadcast_dims: Sequence[int] = ()) -> jax.Array:
@@ -26,16 +28,18 @@ def dropout(rng: jax.Array, rate: float, x: jax.Array,
     """
     if not isinstance(rate, jax.core.Tracer):
         if rate < 0 or rate >= 1:
-            raise ValueError("rate must be in [0, 1).")
+            raise errors.ConfigurationError("rate must be in [0, 1).", argument="rate",
+                                            expected="in [0, 1)", got=rate)
         if rate == 0.0:
             return x
     keep_rate = 1.0 - rate
     mask_shape = list(x.shape)
     for dim in broadcast_dims:
         if dim > x.ndim:
-            raise ValueError(
+            raise errors.ConfigurationError(
                 f"Broadcast dimension does not exist: got {dim} for an input of rank {x.ndim} "
-                f"(shape {x.shape}).")
+                f"(shape {x.shape}).", argument="broadcast_dims",
+                expected=f"axes of an input of rank {x.ndim}", got=dim)
         mask_shape[dim] = 1
     keep = jax.random.bernoulli(rng, keep_rate, shape=mask_shape)
     keep = jnp.broadcast_to(keep, x.shape)

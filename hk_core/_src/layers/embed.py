@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from hk_core._src.core import facade as hk
+from hk_core._src.layers import errors
 from hk_core._src.layers import initializers
 
 
@@ -77,19 +78,23 @@ class Embed(hk.Module):
         """
         super().__init__(name=name)
         if embedding_matrix is None and not (vocab_size and embed_dim):
-            raise ValueError(
+            raise errors.ConfigurationError(
                 f"{self.module_name}: hk.Embed must be supplied either with an initial "
                 "`embedding_matrix` or with `embed_dim` and `vocab_size` (got "
-                f"vocab_size={vocab_size!r}, embed_dim={embed_dim!r}).")
+                f"vocab_size={vocab_size!r}, embed_dim={embed_dim!r}).",
+                module_path=self.module_name, argument="embedding_matrix",
+                expected="a matrix, or vocab_size and embed_dim", got=None)
         if embedding_matrix is not None:
             embedding_matrix = jnp.asarray(embedding_matrix)
             matrix_vocab, matrix_dim = embedding_matrix.shape
             if ((vocab_size is not None and vocab_size != matrix_vocab)
                     or (embed_dim is not None and embed_dim != matrix_dim)):
-                raise ValueError(
+                raise errors.ConfigurationError(
                     f"{self.module_name}: An `embedding_matrix` of shape "
                     f"{embedding_matrix.shape} was supplied but the `vocab_size` of "
-                    f"{vocab_size} or `embed_dim` of {embed_dim} do not match it.")
+                    f"{vocab_size} or `embed_dim` of {embed_dim} do not match it.",
+                    module_path=self.module_name, argument="embedding_matrix",
+                    expected=(vocab_size, embed_dim), got=embedding_matrix.shape)
             vocab_size, embed_dim = matrix_vocab, matrix_dim
             w_init = lambda shape, dtype: embedding_matrix  # noqa: E731 - the given table
             self._dtype = embedding_matrix.dtype
@@ -127,9 +132,11 @@ class Embed(hk.Module):
         """
         ids = jnp.asarray(ids)
         if not jnp.issubdtype(ids.dtype, jnp.integer):
-            raise ValueError(
+            raise errors.InputShapeError(
                 f"{self.module_name}: hk.Embed's __call__ method must take an array of integer "
-                f"dtype but was called with an array of {ids.dtype} (shape {ids.shape}).")
+                f"dtype but was called with an array of {ids.dtype} (shape {ids.shape}).",
+                module_path=self.module_name, argument="ids", expected="an integer dtype",
+                got=ids.dtype)
         style = _resolve_style(lookup_style or self.lookup_style)
         # asarray: params passed to apply may be numpy arrays, which index differently.
         embeddings = jnp.asarray(self.embeddings)
@@ -139,6 +146,7 @@ class Embed(hk.Module):
             one_hot_ids = jax.nn.one_hot(ids, self.vocab_size, dtype=embeddings.dtype)
             return jnp.dot(one_hot_ids, embeddings,
                            precision=precision if precision is not None else self.precision)
-        raise ValueError(
+        raise errors.ConfigurationError(
             f"{self.module_name}: lookup_style must be an EmbedLookupStyle or its name, got "
-            f"{style!r}.")
+            f"{style!r}.", module_path=self.module_name, argument="lookup_style",
+            expected="an EmbedLookupStyle or its name", got=style)

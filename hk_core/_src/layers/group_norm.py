@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import data_format as data_format_lib
+from hk_core._src.layers import errors
 from hk_core._src.layers import norm_args
 
 
@@ -94,33 +95,37 @@ class GroupNorm(hk.Module):
                 divisible by ``groups``, ``axis`` is out of range, or ``scale``/``offset``
                 is passed while the module creates its own.
         """
-        who = self.module_name
-        norm_args.check_call_override(who, self.create_scale, scale, "scale")
-        norm_args.check_call_override(who, self.create_offset, offset, "offset")
+        module_path = self.module_name
+        norm_args.check_call_override(module_path, self.create_scale, scale, "scale")
+        norm_args.check_call_override(module_path, self.create_offset, offset, "offset")
         ndim = x.ndim
         first_call = self.rank is None
         if first_call:
             if ndim < 2:
-                raise ValueError(
-                    f"{who}: GroupNorm needs inputs with a batch and a channel axis (rank >= "
-                    f"2), got shape {x.shape}.")
+                raise errors.InputShapeError(
+                    f"{module_path}: GroupNorm needs inputs with a batch and a channel axis "
+                    f"(rank >= 2), got shape {x.shape}.", module_path=module_path,
+                    argument="x", expected="rank >= 2", got=x.shape)
             self.rank = ndim
         elif ndim != self.rank:
-            raise ValueError(
-                f"{who}: The rank of the inputs cannot change between calls, the original "
-                f"call was rank={self.rank} but this call was rank={ndim}.")
+            raise errors.InputShapeError(
+                f"{module_path}: The rank of the inputs cannot change between calls, the "
+                f"original call was rank={self.rank} but this call was rank={ndim}.",
+                module_path=module_path, argument="x", expected=f"rank {self.rank}",
+                got=x.shape)
         channel_index = self.channel_index % ndim
         channels = x.shape[channel_index]
         if channels % self.groups:
-            raise ValueError(
-                f"{who}: The number of channels must be divisible by the number of groups, "
-                f"was channels={channels}, groups={self.groups}")
+            raise errors.InputShapeError(
+                f"{module_path}: The number of channels must be divisible by the number of "
+                f"groups, was channels={channels}, groups={self.groups}", module_path=module_path,
+                argument="x", expected=f"channels divisible by {self.groups}", got=x.shape)
 
         # The channel axis becomes (groups, channels_per_group); statistics cover the
         # requested axes, with the channel axis standing for channels_per_group.
         group_shape = (*x.shape[:channel_index], self.groups, channels // self.groups,
                        *x.shape[channel_index + 1:])
-        axes = norm_args.resolve(self._axis, ndim, who)
+        axes = norm_args.resolve(self._axis, ndim, module_path)
         group_axes = tuple(a if a < channel_index else a + 1 for a in axes)
         if first_call:
             # The attributes Haiku 0.0.17 sets on the first call. Its stored axes keep

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hk_core._src.core import facade as hk
+from hk_core._src.layers import errors
 
 
 # std of a unit normal truncated to [-2, 2]; VarianceScaling divides by it so the truncated
@@ -38,7 +39,7 @@ def _is_python_zero(value: Any) -> bool:
 # eager values). For `normal` it does not (XLA folds `stddev` into the draw's last multiply),
 # so RandomNormal scales outside its kernel.
 @hk.kernel(static_argnums=(4, 5, 6))
-def _scaled_truncated_normal(key, stddev, lower, upper, shape, dtype, is_complex):
+def _draw_truncated_normal(key, stddev, lower, upper, shape, dtype, is_complex):
     unscaled = jax.random.truncated_normal(key, lower, upper, shape, dtype)
     if is_complex:
         unscaled = unscaled[0] + 1j * unscaled[1]
@@ -46,7 +47,7 @@ def _scaled_truncated_normal(key, stddev, lower, upper, shape, dtype, is_complex
 
 
 @hk.kernel(static_argnums=(3, 4))
-def _uniform(key, minval, maxval, shape, dtype):
+def _draw_uniform(key, minval, maxval, shape, dtype):
     return jax.random.uniform(key, shape, dtype, minval, maxval)
 
 
@@ -127,7 +128,7 @@ class TruncatedNormal(Initializer):
         is_complex = jnp.issubdtype(dtype, jnp.complexfloating)
         draw_shape = (2, *shape) if is_complex else tuple(shape)
         key = hk.next_rng_key()
-        out = _scaled_truncated_normal(key, s, self.lower, self.upper, draw_shape,
+        out = _draw_truncated_normal(key, s, self.lower, self.upper, draw_shape,
                                        real_dtype, is_complex)
         if _is_python_zero(self.mean):
             return out  # `+ 0` changes no value; skipping it saves an op per parameter
@@ -149,7 +150,7 @@ class RandomUniform(Initializer):
 
     def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
         key = hk.next_rng_key()
-        return _uniform(key, self.minval, self.maxval, tuple(shape), jnp.dtype(dtype))
+        return _draw_uniform(key, self.minval, self.maxval, tuple(shape), jnp.dtype(dtype))
 
 
 def _compute_fans(shape: Sequence[int], fan_in_axes: Sequence[int] | None = None):
@@ -188,14 +189,19 @@ class VarianceScaling(Initializer):
                  distribution: str = "truncated_normal",
                  fan_in_axes: Sequence[int] | None = None):
         if scale < 0.0:
-            raise ValueError(f"`scale` must be a non-negative value, got {scale}.")
+            raise errors.ConfigurationError(
+                f"`scale` must be a non-negative value, got {scale}.", argument="scale",
+                expected="non-negative", got=scale)
         if mode not in ("fan_in", "fan_out", "fan_avg"):
-            raise ValueError(f"Invalid `mode` argument {mode!r}: use fan_in, fan_out or fan_avg.")
+            raise errors.ConfigurationError(
+                f"Invalid `mode` argument {mode!r}: use fan_in, fan_out or fan_avg.",
+                argument="mode", expected="fan_in, fan_out or fan_avg", got=mode)
         distribution = distribution.lower()
         if distribution not in ("normal", "truncated_normal", "uniform"):
-            raise ValueError(
+            raise errors.ConfigurationError(
                 f"Invalid `distribution` argument {distribution!r}: use truncated_normal, "
-                "normal or uniform.")
+                "normal or uniform.", argument="distribution",
+                expected="truncated_normal, normal or uniform", got=distribution)
         self.scale = scale
         self.mode = mode
         self.distribution = distribution
@@ -254,8 +260,9 @@ class Orthogonal(Initializer):
 
     def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
         if len(shape) < 2:
-            raise ValueError(
-                f"Orthogonal initializer requires at least a 2D shape, got shape {tuple(shape)}.")
+            raise errors.InputShapeError(
+                f"Orthogonal initializer requires at least a 2D shape, got shape {tuple(shape)}.",
+                argument="shape", expected="at least 2 dimensions", got=tuple(shape))
         n_rows = shape[self.axis]
         n_cols = int(np.prod(shape)) // n_rows
         matrix_shape = (n_rows, n_cols) if n_rows > n_cols else (n_cols, n_rows)
@@ -284,7 +291,9 @@ class Identity(Initializer):
     def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
         shape = tuple(shape)
         if len(shape) < 2:
-            raise ValueError(f"Identity initializer requires at least a 2D shape, got {shape}.")
+            raise errors.InputShapeError(
+                f"Identity initializer requires at least a 2D shape, got {shape}.",
+                argument="shape", expected="at least 2 dimensions", got=shape)
         eye = jnp.eye(shape[-2], shape[-1], dtype=dtype)
         if eye.shape != shape:
             eye = jnp.broadcast_to(eye, shape)

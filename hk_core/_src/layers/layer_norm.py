@@ -88,13 +88,13 @@ class LayerNorm(hk.Module):
             ValueError: if ``scale``/``offset`` is passed while the module creates its own,
                 or ``axis``/``param_axis`` is out of range for ``inputs``.
         """
-        who = self.module_name
-        norm_args.check_call_override(who, self.create_scale, scale, "scale")
-        norm_args.check_call_override(who, self.create_offset, offset, "offset")
+        module_path = self.module_name
+        norm_args.check_call_override(module_path, self.create_scale, scale, "scale")
+        norm_args.check_call_override(module_path, self.create_offset, offset, "offset")
         ndim = inputs.ndim
-        axis = norm_args.resolve(self.axis, ndim, who)
+        axis = norm_args.resolve(self.axis, ndim, module_path)
         shape = norm_args.param_shape(
-            inputs.shape, norm_args.resolve(self.param_axis, ndim, who, "param_axis"))
+            inputs.shape, norm_args.resolve(self.param_axis, ndim, module_path, "param_axis"))
         dtype = inputs.dtype
         if self.create_scale:
             scale = hk.get_parameter("scale", shape, dtype, init=self.scale_init)
@@ -105,7 +105,7 @@ class LayerNorm(hk.Module):
         elif offset is None:
             offset = np.zeros([], dtype=dtype)
         if isinstance(self.eps, (int, float)):
-            # A kernel (core/layer_calls.py): traced once per input signature, reused by
+            # A kernel (core/kernels.py): traced once per input signature, reused by
             # every layer of a deep model.
             return _normalize_kernel(inputs, scale, offset, axis=axis, eps=self.eps,
                                   fast_variance=self.use_fast_variance)
@@ -232,13 +232,13 @@ class RMSNorm(hk.Module):
         Raises:
             ValueError: if ``axis``/``param_axis`` is out of range for ``inputs``.
         """
-        who = self.module_name
+        module_path = self.module_name
         ndim = inputs.ndim
-        axis = norm_args.resolve(self.axis, ndim, who)
+        axis = norm_args.resolve(self.axis, ndim, module_path)
         mean_squared = jnp.mean(jnp.square(inputs), axis=axis, keepdims=True)
         if self.create_scale:
             shape = norm_args.param_shape(
-                inputs.shape, norm_args.resolve(self.param_axis, ndim, who, "param_axis"))
+                inputs.shape, norm_args.resolve(self.param_axis, ndim, module_path, "param_axis"))
             scale = hk.get_parameter("scale", shape, inputs.dtype, init=self.scale_init)
         else:
             scale = np.ones([], dtype=inputs.dtype)

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hk_core._src.core import facade as hk
+from hk_core._src.layers import errors
 from hk_core._src.layers import initializers
 
 
@@ -56,9 +57,10 @@ class Linear(hk.Module):
             ValueError: if ``inputs`` is a scalar (the message names the module).
         """
         if not inputs.shape:
-            raise ValueError(
+            raise errors.InputShapeError(
                 f"{self.module_name}: Linear input must not be a scalar (got shape ()); it "
-                "needs a last axis of features.")
+                "needs a last axis of features.", module_path=self.module_name,
+                argument="inputs", expected="rank >= 1", got=inputs.shape)
         input_size = self.input_size = inputs.shape[-1]
         output_size = self.output_size
         dtype = inputs.dtype
@@ -78,7 +80,7 @@ class Linear(hk.Module):
 
 
 def _affine_fn(inputs: jax.Array, w: jax.Array, b: jax.Array | None, precision: Any = None):
-    """``inputs @ w (+ b)``, a kernel (see core/layer_calls.py): traced once per input
+    """``inputs @ w (+ b)``, a kernel (see core/kernels.py): traced once per input
     signature and reused by every layer of the same shapes; eagerly one dispatch."""
     *leading, input_size = inputs.shape
     if len(leading) > 1:

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from hk_core._src.core import facade as hk
+from hk_core._src.layers import errors
 from hk_core._src.layers import initializers
 
 
@@ -48,14 +49,17 @@ class ExponentialMovingAverage(hk.Module):
         """
         super().__init__(name=name)
         if warmup_length < 0:
-            raise ValueError(
+            raise errors.ConfigurationError(
                 f"{self.module_name}: `warmup_length` is {warmup_length!r}, but should be "
-                "non-negative.")
+                "non-negative.", module_path=self.module_name, argument="warmup_length",
+                expected="non-negative", got=warmup_length)
         if warmup_length and zero_debias:
-            raise ValueError(
+            raise errors.ConfigurationError(
                 f"{self.module_name}: Zero debiasing does not make sense when warming up the "
                 f"value of the average to an initial value (warmup_length={warmup_length}). "
-                "Set zero_debias=False if setting warmup_length to a non-zero value.")
+                "Set zero_debias=False if setting warmup_length to a non-zero value.",
+                module_path=self.module_name, argument="zero_debias",
+                expected="False when warmup_length > 0", got=zero_debias)
         self.decay = decay
         self.zero_debias = zero_debias
         self.warmup_length = warmup_length

@@ -7,6 +7,7 @@ import jax
 import numpy as np
 
 from hk_core._src.core import facade as hk
+from hk_core._src.layers import errors
 
 
 AxisSpec = int | slice | Sequence[int]
@@ -29,23 +30,27 @@ def validate(axis: AxisSpec, what: str = "axis") -> slice | tuple[int, ...]:
         axes = tuple(axis)
         if all(isinstance(a, int) for a in axes):
             return axes
-    raise ValueError(f"`{what}` should be an int, slice or iterable of ints; got {axis!r}.")
+    raise errors.ConfigurationError(
+        f"`{what}` should be an int, slice or iterable of ints; got {axis!r}.", argument=what,
+        expected="an int, slice or iterable of ints", got=axis)
 
 
-def resolve(axis: int | slice | tuple[int, ...], ndim: int, who: str, what: str = "axis"
+def resolve(axis: int | slice | tuple[int, ...], ndim: int, module_path: str, what: str = "axis"
             ) -> tuple[int, ...]:
     """Returns the sorted non-negative axes ``axis`` names in an array of rank ``ndim``.
 
     Raises:
-        ValueError: if an axis is out of range (naming ``who``, the axis and the rank).
+        ValueError: if an axis is out of range (naming ``module_path``, the axis and the rank).
     """
     if isinstance(axis, slice):
         return tuple(range(ndim)[axis])
     axes = (axis,) if isinstance(axis, int) else axis
     for a in axes:
         if not -ndim <= a < ndim:
-            raise ValueError(
-                f"{who}: `{what}`={a!r} is out of range for inputs of rank {ndim}.")
+            raise errors.ConfigurationError(
+                f"{module_path}: `{what}`={a!r} is out of range for inputs of rank {ndim}.",
+                module_path=module_path, argument=what,
+                expected=f"an axis of inputs of rank {ndim}", got=a)
     return tuple(sorted({a % ndim for a in axes}))
 
 
@@ -60,19 +65,22 @@ def param_shape(shape: Sequence[int], param_axes: tuple[int, ...]) -> tuple[int,
     return tuple(shape[i] if i in param_axes else 1 for i in range(ndim))
 
 
-def check_create_init(who: str, create: bool, init: Any, what: str) -> None:
+def check_create_init(module_path: str, create: bool, init: Any, what: str) -> None:
     """Raises ``ValueError`` when an initializer is given for a parameter that is not created."""
     if not create and init is not None:
-        raise ValueError(
-            f"{who}: Cannot set `{what}_init` if `create_{what}=False` (got "
-            f"{what}_init={init!r}).")
+        raise errors.ConfigurationError(
+            f"{module_path}: Cannot set `{what}_init` if `create_{what}=False` (got "
+            f"{what}_init={init!r}).", module_path=module_path, argument=f"{what}_init",
+            expected=f"None when create_{what}=False", got=init)
 
 
-def check_call_override(who: str, create: bool, value: Any, what: str) -> None:
+def check_call_override(module_path: str, create: bool, value: Any, what: str) -> None:
     """Raises ``ValueError`` when a call passes ``what`` that the module creates itself."""
     if create and value is not None:
-        raise ValueError(
-            f"{who}: Cannot pass `{what}` at call time if `create_{what}=True`.")
+        raise errors.ConfigurationError(
+            f"{module_path}: Cannot pass `{what}` at call time if `create_{what}=True`.",
+            module_path=module_path, argument=what, expected=f"None when create_{what}=True",
+            got=value)
 
 
 def scale_and_offset(layer: hk.Module, shape: Sequence[int], dtype: Any,

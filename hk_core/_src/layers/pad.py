@@ -8,6 +8,7 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from hk_core._src.layers import errors
 from hk_core._src.layers import spatial_args
 
 PadFn = Callable[[int], tuple[int, int]]
@@ -148,9 +149,9 @@ def create_from_tuple(
         return (tuple(padding[0]),) * n
     if len(padding) == n:
         return tuple(tuple(pair) for pair in padding)
-    raise TypeError(
+    raise errors.ArgumentTypeError(
         f"Padding {padding!r} must be a Tuple[int, int] or sequence of length 1 or sequence of "
-        f"length {n}.")
+        f"length {n}.", argument="padding", expected=f"length 1 or {n}", got=padding)
 
 
 def is_padfn(padding: Any) -> bool:

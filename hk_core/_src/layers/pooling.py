@@ -14,15 +14,18 @@ import numpy as np
 from jax import lax
 
 from hk_core._src.core import facade as hk
+from hk_core._src.layers import errors
 
 
 _PADDINGS = ("SAME", "VALID")
 
 
-def _check_padding(padding: str, where: str) -> None:
+def _check_padding(padding: str, module_path: str) -> None:
     if padding not in _PADDINGS:
-        raise ValueError(
-            f"{where}: Invalid padding {padding!r}, must be 'SAME' or 'VALID' (upper case).")
+        raise errors.ConfigurationError(
+            f"{module_path}: Invalid padding {padding!r}, must be 'SAME' or 'VALID' (upper case).",
+            module_path=module_path, argument="padding", expected="'SAME' or 'VALID'",
+            got=padding)
 
 
 def _warn_if_int(window_shape, strides) -> None:
@@ -40,33 +43,35 @@ def _warn_if_int(window_shape, strides) -> None:
 
 def _prepare(value: jax.typing.ArrayLike, window_shape: int | Sequence[int],
              strides: int | Sequence[int], padding: str, channel_axis: int | None,
-             where: str) -> tuple[jax.Array, tuple[int, ...], tuple[int, ...]]:
+             module_path: str) -> tuple[jax.Array, tuple[int, ...], tuple[int, ...]]:
     """Checks the arguments of a pooling function; returns the array, window and strides."""
-    _check_padding(padding, where)
+    _check_padding(padding, module_path)
     value = jnp.asarray(value)
     _warn_if_int(window_shape, strides)
-    window = _full_shape(value, window_shape, channel_axis, "window_shape", where)
-    strides = _full_shape(value, strides, channel_axis, "strides", where)
+    window = _full_shape(value, window_shape, channel_axis, "window_shape", module_path)
+    strides = _full_shape(value, strides, channel_axis, "strides", module_path)
     return value, window, strides
 
 
 def _full_shape(x: jax.Array, size: int | Sequence[int], channel_axis: int | None,
-                name: str, where: str) -> tuple[int, ...]:
+                name: str, module_path: str) -> tuple[int, ...]:
     """Expands ``size`` to one entry per dimension of ``x``."""
     ndim = x.ndim
     if isinstance(size, int):
         if channel_axis and not 0 <= abs(channel_axis) < ndim:
-            raise ValueError(
-                f"{where}: Invalid channel axis {channel_axis} for input of shape {x.shape} "
-                f"(rank {ndim}).")
+            raise errors.ConfigurationError(
+                f"{module_path}: Invalid channel axis {channel_axis} for input of shape "
+                f"{x.shape} (rank {ndim}).", module_path=module_path, argument="channel_axis",
+                expected=f"an axis of an input of rank {ndim}", got=channel_axis)
         if channel_axis and channel_axis < 0:
             channel_axis += ndim
         return (1,) + tuple(1 if d == channel_axis else size for d in range(1, ndim))
     size = tuple(size)
     if len(size) > ndim:
-        raise ValueError(
-            f"{where}: {name} {size} has {len(size)} entries, more than the rank {ndim} of the "
-            f"input of shape {x.shape}.")
+        raise errors.ConfigurationError(
+            f"{module_path}: {name} {size} has {len(size)} entries, more than the rank {ndim} of "
+            f"the input of shape {x.shape}.", module_path=module_path, argument=name,
+            expected=f"at most {ndim} entries", got=size)
     return (1,) * (ndim - len(size)) + size
 
 

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from hk_core._src.core import facade as hk
+from hk_core._src.layers import errors
 from hk_core._src.layers import initializers
 from hk_core._src.layers import linear
 
@@ -103,11 +104,12 @@ class LSTMState(NamedTuple):
     cell: jax.Array
 
 
-def _check_rank_1_or_2(path: str, kind: str, inputs: jax.Array) -> None:
+def _check_rank_1_or_2(module_path: str, kind: str, inputs: jax.Array) -> None:
     if inputs.ndim not in (1, 2):
-        raise ValueError(
-            f"{path}: {kind} input must be rank-1 or rank-2 ([batch, features] or "
-            f"[features]), got shape {inputs.shape} (rank {inputs.ndim}).")
+        raise errors.InputShapeError(
+            f"{module_path}: {kind} input must be rank-1 or rank-2 ([batch, features] or "
+            f"[features]), got shape {inputs.shape} (rank {inputs.ndim}).",
+            module_path=module_path, argument="inputs", expected="rank 1 or 2", got=inputs.shape)
 
 
 def lstm_update(gates: jax.Array, prev_cell: jax.Array) -> tuple[jax.Array, LSTMState]:
@@ -292,15 +294,17 @@ class ResetCore(RNNCore):
         if jax.tree.structure(should_reset) != state_tree:
             reset_leaves = jax.tree.leaves(should_reset)
             if len(reset_leaves) != 1:
-                raise ValueError(
+                raise errors.InputShapeError(
                     f"{self.module_name}: should_reset must be a single array or have the "
-                    f"structure of the state {state_tree}, got {jax.tree.structure(should_reset)}.")
+                    f"structure of the state {state_tree}, got {jax.tree.structure(should_reset)}.",
+                    module_path=self.module_name, argument="should_reset", expected=state_tree,
+                    got=jax.tree.structure(should_reset))
             should_reset = jax.tree.map(lambda _: reset_leaves[0], state)
         batch_size = jax.tree.leaves(inputs)[0].shape[0] if self._is_batched(state) else None
         initial_state = jax.tree.map(lambda s, i: i.astype(s.dtype), state,
                                      self.core.initial_state(batch_size))
-        path = self.module_name
-        state = jax.tree.map(lambda r, i, s: _reset_leaf(path, r, i, s),
+        module_path = self.module_name
+        state = jax.tree.map(lambda r, i, s: _reset_leaf(module_path, r, i, s),
                              should_reset, initial_state, state)
         return self.core(inputs, state)
 
@@ -318,13 +322,15 @@ class ResetCore(RNNCore):
         return self.core.initial_state(batch_size)
 
 
-def _reset_leaf(path: str, reset: Any, initial: jax.Array, state: jax.Array) -> jax.Array:
+def _reset_leaf(module_path: str, reset: Any, initial: jax.Array, state: jax.Array) -> jax.Array:
     reset = jnp.asarray(reset)
     if state.shape[:reset.ndim] != reset.shape:
         # Haiku 0.0.17's wording, then what the shape must be.
-        raise ValueError(
-            f"{path}: should_reset signal shape {reset.shape} is not compatible with state "
-            f"shape {state.shape} (it must be a prefix of the state leaf's shape).")
+        raise errors.InputShapeError(
+            f"{module_path}: should_reset signal shape {reset.shape} is not compatible with "
+            f"state shape {state.shape} (it must be a prefix of the state leaf's shape).",
+            module_path=module_path, argument="should_reset",
+            expected=f"a prefix of {state.shape}", got=reset.shape)
     # Padded on the right: a [batch] reset covers every feature of that batch row.
     reset = jnp.reshape(reset, reset.shape + (1,) * (state.ndim - reset.ndim))
     return jnp.where(reset, initial, state)
@@ -341,9 +347,11 @@ class _DeepRNN(RNNCore):
         if skip_connections:
             for layer in self.layers:
                 if not isinstance(layer, RNNCore):
-                    raise ValueError(
+                    raise errors.ConfigurationError(
                         f"{self.module_name}: skip connections need every layer to be an "
-                        f"hk.RNNCore, got {type(layer).__name__} in {list(self.layers)}.")
+                        f"hk.RNNCore, got {type(layer).__name__} in {list(self.layers)}.",
+                        module_path=self.module_name, argument="layers",
+                        expected="hk.RNNCore layers", got=type(layer).__name__)
 
     def __call__(self, inputs: Any, state: Sequence[Any]) -> tuple[Any, tuple]:
         """Runs every layer in turn; returns ``(output, tuple of core states)``."""

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hk_core._src.core import facade as hk
+from hk_core._src.layers import errors
 
 
 
@@ -39,13 +40,16 @@ class Reshape(hk.Module):
         """
         super().__init__(name=name)
         if preserve_dims == 0:
-            raise ValueError(
-                f"{self.module_name}: Argument preserve_dims should be non-zero, got 0.")
+            raise errors.ConfigurationError(
+                f"{self.module_name}: Argument preserve_dims should be non-zero, got 0.",
+                module_path=self.module_name, argument="preserve_dims", expected="non-zero",
+                got=preserve_dims)
         output_shape = tuple(output_shape)
         if output_shape.count(-1) > 1:
-            raise ValueError(
+            raise errors.ConfigurationError(
                 f"{self.module_name}: -1 can only occur once in `output_shape`, got "
-                f"{output_shape}.")
+                f"{output_shape}.", module_path=self.module_name, argument="output_shape",
+                expected="at most one -1", got=output_shape)
         self.output_shape = output_shape
         self.preserve_dims = preserve_dims
 
@@ -75,9 +79,11 @@ class Reshape(hk.Module):
             unknown = rest_size // known if known else 0
             output_shape = tuple(unknown if d == -1 else d for d in output_shape)
         if int(np.prod(output_shape)) != rest_size:
-            raise TypeError(
+            raise errors.ArgumentTypeError(
                 f"{self.module_name}: cannot reshape the trailing axes {rest} of input shape "
-                f"{inputs.shape} (size {rest_size}) to output_shape {self.output_shape}.")
+                f"{inputs.shape} (size {rest_size}) to output_shape {self.output_shape}.",
+                module_path=self.module_name, argument="inputs",
+                expected=f"trailing axes of size {int(np.prod(output_shape))}", got=inputs.shape)
         return jnp.reshape(inputs, kept + output_shape)
 
 

@@ -5,8 +5,10 @@ from typing import Any
 
 import numpy as np
 
+from hk_core._src.layers import errors
 
-def replicate(value: Any, n: int, name: str, where: str = "") -> tuple:
+
+def replicate(value: Any, n: int, name: str, module_path: str = "") -> tuple:
     """Returns ``value`` as a tuple of ``n`` entries.
 
     An int (or any non-sequence) or a length-1 sequence is repeated ``n`` times; a sequence of
@@ -16,7 +18,7 @@ def replicate(value: Any, n: int, name: str, where: str = "") -> tuple:
         value: A scalar or a sequence of length 1 or ``n``.
         n: Number of spatial dimensions.
         name: Argument name, used in the error message.
-        where: Module path or function name that received the argument, for the message.
+        module_path: Module path or function name that received the argument, for the message.
 
     Returns:
         A tuple of length ``n``.
@@ -36,7 +38,8 @@ def replicate(value: Any, n: int, name: str, where: str = "") -> tuple:
         return tuple(value) * n
     if len(value) == n:
         return tuple(value)
-    prefix = f"{where}: " if where else ""
-    raise TypeError(
+    prefix = f"{module_path}: " if module_path else ""
+    raise errors.ArgumentTypeError(
         f"{prefix}{name} must be a scalar or sequence of length 1 or sequence of length {n}. "
-        f"Got {value!r} (length {len(value)}).")
+        f"Got {value!r} (length {len(value)}).", module_path=module_path or None, argument=name,
+        expected=f"length 1 or {n}", got=value)

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from hk_core._src.core import facade as hk
+from hk_core._src.layers import errors
 from hk_core._src.layers import initializers
 
 
@@ -48,7 +49,10 @@ class SpectralNorm(hk.Module):
         """
         super().__init__(name=name)
         if n_steps < 1:
-            raise ValueError(f"{self.module_name}: `n_steps` must be at least 1, got {n_steps}.")
+            raise errors.ConfigurationError(
+                f"{self.module_name}: `n_steps` must be at least 1, got {n_steps}.",
+                module_path=self.module_name, argument="n_steps", expected="at least 1",
+                got=n_steps)
         self.eps = eps
         self.n_steps = n_steps
 
@@ -70,14 +74,18 @@ class SpectralNorm(hk.Module):
         value = jnp.asarray(value)
         value_shape = value.shape
         if value.ndim <= 1:
-            raise ValueError(
+            raise errors.InputShapeError(
                 f"{self.module_name}: Spectral normalization is not well defined for scalar or "
-                f"vector inputs. (got shape {value_shape}; expected rank >= 2)")
+                f"vector inputs. (got shape {value_shape}; expected rank >= 2)",
+                module_path=self.module_name, argument="value", expected="rank >= 2",
+                got=value_shape)
         if value.ndim > 2:
             if error_on_non_matrix:
-                raise ValueError(
+                raise errors.InputShapeError(
                     f"{self.module_name}: Input is {value.ndim}D but error_on_non_matrix is "
-                    f"True (shape {value_shape}; expected a matrix).")
+                    f"True (shape {value_shape}; expected a matrix).",
+                    module_path=self.module_name, argument="value", expected="rank 2",
+                    got=value_shape)
             value = value.reshape(-1, value_shape[-1])
 
         u0 = hk.get_state(

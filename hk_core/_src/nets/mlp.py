@@ -7,13 +7,24 @@ import jax
 
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import dropout as dropout_lib
+from hk_core._src.layers import errors
 from hk_core._src.layers import linear
 
 
 # jax.nn.relu and relu6 are custom_jvp functions whose eager call costs ~130 µs of Python on
 # CPU; as kernels (core/kernels.py) they are one ~5 µs dispatch of the same ops. Any other
 # activation may use hk state, so it runs as given.
-_RELU_KERNELS = ((jax.nn.relu, hk.kernel(jax.nn.relu)), (jax.nn.relu6, hk.kernel(jax.nn.relu6)))
+@hk.kernel
+def _relu(x: jax.Array) -> jax.Array:
+    return jax.nn.relu(x)
+
+
+@hk.kernel
+def _relu6(x: jax.Array) -> jax.Array:
+    return jax.nn.relu6(x)
+
+
+_RELU_KERNELS = ((jax.nn.relu, _relu), (jax.nn.relu6, _relu6))
 
 
 def _kernel_if_relu(activation: Callable[[jax.Array], jax.Array]) -> Callable:
@@ -49,7 +60,10 @@ class MLP(hk.Module):
             name: Module name; defaults to ``"mlp"``.
         """
         if not with_bias and b_init is not None:
-            raise ValueError("When with_bias=False b_init must not be set.")
+            # Checked before the module is named, as in Haiku: no module path yet.
+            raise errors.ConfigurationError(
+                "When with_bias=False b_init must not be set.", argument="b_init",
+                expected="None when with_bias=False", got=b_init)
         super().__init__(name=name)
         self.with_bias = with_bias
         self.w_init = w_init
@@ -78,9 +92,13 @@ class MLP(hk.Module):
             Array ``[..., output_sizes[-1]]``.
         """
         if dropout_rate is not None and rng is None:
-            raise ValueError("When using dropout an rng key must be passed.")
+            raise errors.ConfigurationError(
+                "When using dropout an rng key must be passed.", module_path=self.module_name,
+                argument="rng", expected="a key when dropout_rate is set", got=None)
         if rng is not None and dropout_rate is None:
-            raise ValueError("RNG should only be passed when using dropout.")
+            raise errors.ConfigurationError(
+                "RNG should only be passed when using dropout.", module_path=self.module_name,
+                argument="rng", expected="None when dropout_rate is None", got=rng)
         seq = hk.PRNGSequence(rng) if rng is not None else None
         num_layers = len(self.layers)
         out = inputs

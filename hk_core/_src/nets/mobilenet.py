@@ -13,13 +13,18 @@ from hk_core._src.core import facade as hk
 from hk_core._src.layers import batch_norm
 from hk_core._src.layers import conv
 from hk_core._src.layers import depthwise_conv
+from hk_core._src.layers import errors
 from hk_core._src.layers import linear
 from hk_core._src.layers import reshape
 
 
 # jax.nn.relu is a custom_jvp function whose eager call costs ~130 µs of Python on CPU; as a
 # kernel (core/kernels.py) it is one ~5 µs dispatch of the same max op.
-_relu = hk.kernel(jax.nn.relu)
+@hk.kernel
+def _relu(x: jax.Array) -> jax.Array:
+    return jax.nn.relu(x)
+
+
 _BN_DECAY = 0.999
 
 
@@ -104,9 +109,11 @@ class MobileNetV1(hk.Module):
         """
         super().__init__(name=name)
         if len(strides) != len(channels):
-            raise ValueError(
+            raise errors.ConfigurationError(
                 f"{self.module_name}: `strides` and `channels` must have the same length (one "
-                f"entry per block), got {len(strides)} strides and {len(channels)} channels.")
+                f"entry per block), got {len(strides)} strides and {len(channels)} channels.",
+                module_path=self.module_name, argument="strides",
+                expected=f"length {len(channels)}", got=len(strides))
         self.strides = tuple(strides)
         self.channels = tuple(channels)
         self.num_classes = num_classes

@@ -14,13 +14,16 @@ import jax.numpy as jnp
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import batch_norm
 from hk_core._src.layers import conv
+from hk_core._src.layers import errors
 from hk_core._src.layers import linear
 from hk_core._src.layers import pooling
 
 
 # jax.nn.relu is a custom_jvp function whose eager call costs ~130 µs of Python on CPU; as a
 # kernel (core/kernels.py) it is one ~5 µs dispatch of the same max op.
-_relu = hk.kernel(jax.nn.relu)
+@hk.kernel
+def _relu(x: jax.Array) -> jax.Array:
+    return jax.nn.relu(x)
 
 
 @hk.kernel
@@ -145,10 +148,12 @@ class BlockGroup(hk.Module):
         return out
 
 
-def _check_length(value: Sequence[Any], name: str) -> None:
+def _check_length(value: Sequence[Any], name: str, module_path: str) -> None:
     if len(value) != _NUM_GROUPS:
-        raise ValueError(f"ResNet: `{name}` must be of length {_NUM_GROUPS} (one entry per "
-                         f"block group) not {len(value)}: {tuple(value)!r}.")
+        raise errors.ConfigurationError(
+            f"ResNet: `{name}` must be of length {_NUM_GROUPS} (one entry per block group) not "
+            f"{len(value)}: {tuple(value)!r}.", module_path=module_path, argument=name,
+            expected=f"length {_NUM_GROUPS}", got=tuple(value))
 
 
 class ResNet(hk.Module):
@@ -219,7 +224,7 @@ class ResNet(hk.Module):
         for value, arg in ((blocks_per_group, "blocks_per_group"),
                            (channels_per_group, "channels_per_group"),
                            (use_projection, "use_projection"), (strides, "strides")):
-            _check_length(value, arg)
+            _check_length(value, arg, self.module_name)
         bn_config = dict(bn_config or {})
         bn_config.setdefault("decay_rate", 0.9)
         bn_config.setdefault("eps", 1e-5)

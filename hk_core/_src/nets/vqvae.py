@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from hk_core._src.core import facade as hk
+from hk_core._src.layers import errors
 from hk_core._src.layers import initializers
 from hk_core._src.layers import moving_averages
 
@@ -20,11 +21,12 @@ def _codebook_init() -> initializers.Initializer:
     return initializers.VarianceScaling(distribution="uniform")
 
 
-def _check_last_axis(who: str, inputs: jax.Array, embedding_dim: int) -> None:
+def _check_last_axis(module_path: str, inputs: jax.Array, embedding_dim: int) -> None:
     if inputs.ndim < 1 or inputs.shape[-1] != embedding_dim:
-        raise ValueError(
-            f"{who}: inputs must have a last axis of size embedding_dim={embedding_dim}, got "
-            f"shape {inputs.shape}.")
+        raise errors.InputShapeError(
+            f"{module_path}: inputs must have a last axis of size embedding_dim={embedding_dim}, "
+            f"got shape {inputs.shape}.", module_path=module_path, argument="inputs",
+            expected=f"last axis {embedding_dim}", got=inputs.shape)
 
 
 def _nearest(flat_inputs: jax.Array, embeddings: jax.Array) -> jax.Array:
@@ -186,7 +188,9 @@ class VectorQuantizerEMA(hk.Module):
         """
         super().__init__(name=name)
         if not 0 <= decay <= 1:
-            raise ValueError(f"{self.module_name}: decay must be in range [0, 1], got {decay}.")
+            raise errors.ConfigurationError(
+                f"{self.module_name}: decay must be in range [0, 1], got {decay}.",
+                module_path=self.module_name, argument="decay", expected="in [0, 1]", got=decay)
         self.embedding_dim = embedding_dim
         self.num_embeddings = num_embeddings
         self.commitment_cost = commitment_cost
