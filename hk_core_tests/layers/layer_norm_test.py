@@ -195,6 +195,14 @@ def test_rms_norm_without_scale_has_no_params():
     chex.assert_trees_all_close(f.apply(params, None, x), expected, rtol=1e-5)
 
 
+def test_rms_norm_without_scale_ignores_param_axis():
+    # param_axis only shapes the scale; without one it is not resolved, so any value works.
+    x = _data((2, 4))
+    f = _rms_norm(create_scale=False, param_axis=5)
+    expected = x / np.sqrt((x ** 2).mean(axis=-1, keepdims=True) + EPS)
+    chex.assert_trees_all_close(f.apply(f.init(None, x), None, x), expected, rtol=1e-5)
+
+
 def test_rms_norm_scale_init_without_scale_raises():
     with pytest.raises(ValueError, match=r"rms_norm: Cannot set `scale_init` if "
                                          r"`create_scale=False`"):

@@ -4,7 +4,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import data_format as data_format_lib
@@ -95,15 +94,7 @@ class LayerNorm(hk.Module):
         axis = norm_args.resolve(self.axis, ndim, module_path)
         shape = norm_args.param_shape(
             inputs.shape, norm_args.resolve(self.param_axis, ndim, module_path, "param_axis"))
-        dtype = inputs.dtype
-        if self.create_scale:
-            scale = hk.get_parameter("scale", shape, dtype, init=self.scale_init)
-        elif scale is None:
-            scale = np.ones([], dtype=dtype)
-        if self.create_offset:
-            offset = hk.get_parameter("offset", shape, dtype, init=self.offset_init)
-        elif offset is None:
-            offset = np.zeros([], dtype=dtype)
+        scale, offset = norm_args.scale_and_offset(self, shape, inputs.dtype, scale, offset)
         if isinstance(self.eps, (int, float)):
             # A kernel (core/kernels.py): traced once per input signature, reused by
             # every layer of a deep model.
@@ -236,11 +227,11 @@ class RMSNorm(hk.Module):
         ndim = inputs.ndim
         axis = norm_args.resolve(self.axis, ndim, module_path)
         mean_squared = jnp.mean(jnp.square(inputs), axis=axis, keepdims=True)
+        shape = None  # param_axis is resolved (and checked) only when there is a scale
         if self.create_scale:
             shape = norm_args.param_shape(
                 inputs.shape, norm_args.resolve(self.param_axis, ndim, module_path, "param_axis"))
-            scale = hk.get_parameter("scale", shape, inputs.dtype, init=self.scale_init)
-        else:
-            scale = np.ones([], dtype=inputs.dtype)
+        scale = norm_args.scale_or_offset(
+            self, "scale", self.create_scale, None, shape, inputs.dtype)
         eps = jax.lax.convert_element_type(self.eps, mean_squared.dtype)
         return inputs * jax.lax.rsqrt(mean_squared + eps) * scale

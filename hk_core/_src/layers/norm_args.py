@@ -85,18 +85,21 @@ def check_call_override(module_path: str, create: bool, value: Any, what: str) -
 
 def scale_and_offset(layer: hk.Module, shape: Sequence[int], dtype: Any,
                      scale: jax.Array | None, offset: jax.Array | None) -> tuple[Any, Any]:
-    """Returns the ``scale`` and ``offset`` to normalize with.
+    """Returns the ``scale`` and ``offset`` to normalize with (see ``scale_or_offset``)."""
+    return (scale_or_offset(layer, "scale", layer.create_scale, scale, shape, dtype),
+            scale_or_offset(layer, "offset", layer.create_offset, offset, shape, dtype))
 
-    Each is the parameter of ``shape`` and ``dtype`` (from ``layer.scale_init`` /
-    ``layer.offset_init``) when ``layer.create_scale`` / ``layer.create_offset``, else the
-    value passed at call time, else 1 / 0 as a scalar of ``dtype``.
+
+def scale_or_offset(layer: hk.Module, what: str, create: bool, value: jax.Array | None,
+                    shape: Sequence[int] | None, dtype: Any) -> Any:
+    """Returns the parameter ``what`` (``"scale"`` or ``"offset"``) of ``shape`` and ``dtype``
+    when ``create``, else ``value`` (passed at call time), else 1 / 0 as a scalar of ``dtype``.
+
+    ``shape`` and ``layer``'s ``<what>_init`` are read only when ``create`` (a ``GroupNorm``
+    without a scale has no ``scale_init``, as in Haiku).
     """
-    if layer.create_scale:
-        scale = hk.get_parameter("scale", shape, dtype, init=layer.scale_init)
-    elif scale is None:
-        scale = np.ones([], dtype=dtype)
-    if layer.create_offset:
-        offset = hk.get_parameter("offset", shape, dtype, init=layer.offset_init)
-    elif offset is None:
-        offset = np.zeros([], dtype=dtype)
-    return scale, offset
+    if create:
+        return hk.get_parameter(what, shape, dtype, init=getattr(layer, what + "_init"))
+    if value is not None:
+        return value
+    return (np.ones if what == "scale" else np.zeros)([], dtype=dtype)
