@@ -81,7 +81,7 @@ PUBLIC_MODULES = (
     "hk_core", "hk_core.training", "hk_core.checkpoint", "hk_core.distributed",
     "hk_core.export", "hk_core.mixed_precision", "hk_core.initializers", "hk_core.nets",
     "hk_core.experimental", "hk_core.data_structures", "hk_core.config", "hk_core.testing",
-    "hk_core.pad",
+    "hk_core.pad", "hk_core.errors",
 )
 
 

@@ -10,6 +10,7 @@ Example:
 
 from hk_core import config as config
 from hk_core import data_structures as data_structures
+from hk_core import errors as errors
 from hk_core import experimental as experimental
 from hk_core import initializers as initializers
 from hk_core import nets as nets
@@ -160,7 +161,8 @@ __all__ = [
     "Sequential", "SetterContext", "SpectralNorm", "State", "SupportsCall", "Transformed",
     "TransformedWithState", "VanillaRNN", "avg_pool", "cond", "config", "current_name",
     "custom_creator", "custom_getter", "custom_setter", "data_structures",
-    "deep_rnn_with_skip_connections", "dropout", "dynamic_unroll", "eval_shape", "expand_apply",
+    "deep_rnn_with_skip_connections", "dropout", "dynamic_unroll", "errors", "eval_shape",
+    "expand_apply",
     "experimental", "force_name", "fori_loop", "get_channel_index", "get_current_state",
     "get_initial_state", "get_parameter", "get_params", "get_state", "grad", "initializers",
     "intercept_methods", "layer_stack", "lift", "lift_with_state", "map", "max_pool",

@@ -25,7 +25,8 @@ EMAParamsTree Embed EmbedLookupStyle max_pool avg_pool MaxPool AvgPool MultiHead
 VanillaRNN LSTM LSTMState GRU Conv1DLSTM Conv2DLSTM Conv3DLSTM IdentityCore ResetCore DeepRNN
 deep_rnn_with_skip_connections static_unroll dynamic_unroll layer_stack""".split()
 TIER3_4 = "nets initializers mixed_precision experimental config testing to_dot".split()
-ALL_NAMES = TIER1 + TIER2 + TIER3_4
+EXTRAS = ["errors"]  # beyond Haiku: hk_core's typed errors
+ALL_NAMES = TIER1 + TIER2 + TIER3_4 + EXTRAS
 
 EXPERIMENTAL = """current_name custom_creator custom_getter DO_NOT_STORE force_name intercept_methods
 get_current_state get_initial_state get_params layer_stack LayerStackTransparencyMapping lift
@@ -43,6 +44,9 @@ PAD = "PadFn valid same full causal reverse_causal create create_from_padfn crea
 DATA_STRUCTURES = """to_haiku_dict to_immutable_dict to_mutable_dict filter is_subset map merge
 partition partition_n traverse tree_bytes tree_size""".split()
 MIXED_PRECISION = "set_policy get_policy clear_policy push_policy current_policy".split()
+ERRORS = """LayerError InputShapeError ConfigurationError ArgumentTypeError UnknownPaddingError
+MissingRNGError NonEmptyStateError JaxUsageError NotInTransformError InvalidModuleNameError
+ParameterShapeError MissingParameterError""".split()
 
 
 @pytest.mark.parametrize("name", ALL_NAMES)
@@ -64,6 +68,7 @@ def test_all_is_sorted_and_complete():
 @pytest.mark.parametrize("module, names", [
     (hk.experimental, EXPERIMENTAL), (hk.nets, NETS), (hk.initializers, INITIALIZERS),
     (hk.pad, PAD), (hk.data_structures, DATA_STRUCTURES), (hk.mixed_precision, MIXED_PRECISION),
+    (hk.errors, ERRORS),
 ])
 def test_submodule_exports(module, names):
     missing = [n for n in names if not hasattr(module, n)]

@@ -17,6 +17,13 @@ class MissingRNGError(ValueError):
 
     The message starts with Haiku's sentence and then says which module asked for a key
     and why, when known (``where``).
+
+    Example:
+        >>> try:
+        ...     hk.transform(lambda: hk.next_rng_key()).init(None)
+        ... except ValueError as error:
+        ...     print(type(error).__name__)
+        MissingRNGError
     """
 
     def __init__(self, message: str | None = None, where: str | None = None):
@@ -35,7 +42,16 @@ def missing_rng(bundle: str, need: str, is_init: bool) -> MissingRNGError:
 
 
 class NonEmptyStateError(ValueError):
-    """A function transformed without state created or changed state."""
+    """A function transformed without state created or changed state.
+
+    Example:
+        >>> f = hk.without_state(hk.transform_with_state(lambda: hk.set_state("n", 1)))
+        >>> try:
+        ...     f.init(None)
+        ... except ValueError as error:
+        ...     print(type(error).__name__)
+        NonEmptyStateError
+    """
 
 
 def non_empty_state(message: str, state) -> NonEmptyStateError:
@@ -46,15 +62,42 @@ def non_empty_state(message: str, state) -> NonEmptyStateError:
 
 
 class JaxUsageError(ValueError):
-    """Haiku APIs were used inside a raw JAX transform (``hk.experimental.check_jax_usage``)."""
+    """Haiku APIs were used inside a raw JAX transform (``hk.experimental.check_jax_usage``).
+
+    Example:
+        >>> previous = hk.experimental.check_jax_usage()
+        >>> f = hk.transform(lambda x: jax.jit(hk.Linear(2))(x))
+        >>> try:
+        ...     f.init(jax.random.PRNGKey(0), jnp.ones([1, 2]))
+        ... except hk.errors.JaxUsageError as error:
+        ...     print(isinstance(error, ValueError))
+        True
+        >>> _ = hk.experimental.check_jax_usage(previous)
+    """
 
 
 class NotInTransformError(ValueError):
-    """An hk_core API that needs a frame was called outside ``hk.transform``."""
+    """An hk_core API that needs a frame was called outside ``hk.transform``.
+
+    Example:
+        >>> try:
+        ...     hk.get_parameter("w", [1], init=jnp.zeros)
+        ... except ValueError as error:
+        ...     print(type(error).__name__)
+        NotInTransformError
+    """
 
 
 class InvalidModuleNameError(ValueError):
-    """A module or name-scope name is not a valid Python identifier."""
+    """A module or name-scope name is not a valid Python identifier.
+
+    Example:
+        >>> try:
+        ...     hk.transform(lambda: hk.Linear(1, name="my linear")).init(None)
+        ... except ValueError as error:
+        ...     print(type(error).__name__, error.name)
+        InvalidModuleNameError my linear
+    """
 
     def __init__(self, name: str):
         self.name = name
@@ -63,11 +106,24 @@ class InvalidModuleNameError(ValueError):
 
 
 class ParameterShapeError(ValueError):
-    """A stored parameter or state value has another shape than the module asks for."""
+    """A stored parameter or state value has another shape than the module asks for.
+
+    ``module_path`` (also ``bundle``) is the module's path, ``name`` the parameter's.
+
+    Example:
+        >>> f = hk.transform(lambda x: hk.Linear(2)(x))
+        >>> params = f.init(jax.random.PRNGKey(0), jnp.ones([1, 3]))
+        >>> try:
+        ...     f.apply(params, None, jnp.ones([1, 4]))
+        ... except ValueError as error:
+        ...     print(error.module_path, error.name, error.expected, error.actual)
+        linear w (4, 2) (3, 2)
+    """
 
     def __init__(self, bundle: str, name: str, expected: Sequence[int], actual: Sequence[int],
                  dtype):
         self.bundle, self.name = bundle, name
+        self.module_path = bundle
         self.expected, self.actual = tuple(expected), tuple(actual)
         super().__init__(
             f"'{bundle}/{name}' with retrieved shape {self.actual} does not match "
@@ -77,11 +133,23 @@ class ParameterShapeError(ValueError):
 
 
 class MissingParameterError(ValueError):
-    """``apply`` needed a parameter that is not in the params it was given."""
+    """``apply`` needed a parameter that is not in the params it was given.
+
+    ``module_path`` (also ``bundle``) is the module's path, ``name`` the parameter's.
+
+    Example:
+        >>> f = hk.transform(lambda x: hk.Linear(2)(x))
+        >>> try:
+        ...     f.apply({}, None, jnp.ones([1, 3]))
+        ... except ValueError as error:
+        ...     print(type(error).__name__, error.module_path, error.name)
+        MissingParameterError linear w
+    """
 
     def __init__(self, bundle: str, name: str, present_bundles: Iterable[str],
                  present_names: Iterable[str] | None):
         self.bundle, self.name = bundle, name
+        self.module_path = bundle
         if present_names is None:
             modules = sorted(present_bundles)
             shown = ", ".join(repr(m) for m in modules[:8]) + (", ..." if len(modules) > 8 else "")

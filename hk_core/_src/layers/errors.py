@@ -55,12 +55,10 @@ class InputShapeError(LayerError, ValueError):
 
     Example:
         >>> try:
-        ...     hk.transform(lambda x: hk.LayerNorm(axis=3, create_scale=False,
-        ...                                         create_offset=False)(x)
-        ...                  ).init(None, jnp.ones([2, 3]))
+        ...     hk.transform(lambda x: hk.Conv1D(2, 3)(x)).init(None, jnp.ones([3]))
         ... except ValueError as error:
-        ...     print(type(error).__name__, error.argument, error.expected, error.got)
-        InputShapeError axis rank > 3 2
+        ...     print(type(error).__name__, error.module_path, error.expected, error.got)
+        InputShapeError conv1_d rank in [2, 3] (3,)
     """
 
 
@@ -81,7 +79,7 @@ class ArgumentTypeError(LayerError, TypeError):
 
     Example:
         >>> try:
-        ...     hk.Conv2D(4, kernel_shape=(3, 3, 3))
+        ...     hk.transform(lambda: hk.Conv2D(4, kernel_shape=(3, 3, 3))).init(None)
         ... except TypeError as error:
         ...     print(type(error).__name__, error.argument, error.expected, error.got)
         ArgumentTypeError kernel_shape length 1 or 2 (3, 3, 3)
@@ -97,8 +95,8 @@ class UnknownPaddingError(ConfigurationError, RuntimeError):
     Example:
         >>> conv = hk.transform(lambda x: hk.Conv1D(2, 3, padding="full")(x))
         >>> try:
-        ...     conv.init(None, jnp.ones([1, 5, 1]))
+        ...     conv.init(jax.random.PRNGKey(0), jnp.ones([1, 5, 1]))
         ... except RuntimeError as error:
-        ...     print(isinstance(error, ValueError), error.module_path, error.got)
-        True conv1_d full
+        ...     print(isinstance(error, ValueError), error.module_path, error.argument)
+        True conv1_d padding
     """
