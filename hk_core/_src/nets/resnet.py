@@ -320,7 +320,7 @@ class ResNet18(_FixedDepthResNet):
         >>> f = hk.transform_with_state(lambda x: hk.nets.ResNet18(10)(x, is_training=True))
         >>> x = jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32)
         >>> params, state = jax.eval_shape(f.init, jax.random.PRNGKey(0), x)
-        >>> len(params), hk.hk.data_structures.tree_size(params)
+        >>> len(params), hk.data_structures.tree_size(params)
         (41, 11181642)
     """
 
@@ -346,7 +346,7 @@ class ResNet50(_FixedDepthResNet):
         >>> f = hk.transform_with_state(lambda x: hk.nets.ResNet50(1000)(x, is_training=True))
         >>> x = jax.ShapeDtypeStruct((1, 224, 224, 3), jnp.float32)
         >>> params, state = jax.eval_shape(f.init, jax.random.PRNGKey(0), x)
-        >>> len(params), hk.hk.data_structures.tree_size(params)
+        >>> len(params), hk.data_structures.tree_size(params)
         (107, 25557032)
     """
 
