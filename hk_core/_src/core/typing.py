@@ -1,14 +1,13 @@
 """Type aliases and protocols shared by every layer of hk_core."""
 
 import abc
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Protocol, runtime_checkable
 
 import jax
 
 Array = jax.Array
 PRNGKey = jax.Array
-Initializer = Callable[[Sequence[int], Any], jax.Array]
 # State values are arrays in Haiku's aliases too (a pytree is allowed at run time).
 Params = Mapping[str, Mapping[str, jax.Array]]
 """Parameters as ``init`` returns them: ``{module path: {name: array}}``.

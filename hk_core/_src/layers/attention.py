@@ -23,7 +23,6 @@ function can express Haiku's semantics:
 """
 
 import warnings
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +32,7 @@ from hk_core._src.core import facade as hk
 from hk_core._src.layers import errors
 from hk_core._src.layers import initializers
 from hk_core._src.layers import linear
+from hk_core._src.layers.initializers import InitializerFn
 
 # Haiku masks logits with this value (not -inf), so fully masked rows are uniform, not NaN.
 _MASKED_LOGIT = -1e30
@@ -61,9 +61,9 @@ class MultiHeadAttention(hk.Module):
     """
 
     def __init__(self, num_heads: int, key_size: int, w_init_scale: float | None = None, *,
-                 w_init: Any = None, with_bias: bool = True, b_init: Any = None,
-                 value_size: int | None = None, model_size: int | None = None,
-                 name: str | None = None):
+                 w_init: InitializerFn | None = None, with_bias: bool = True,
+                 b_init: InitializerFn | None = None, value_size: int | None = None,
+                 model_size: int | None = None, name: str | None = None):
         """Creates the module; parameters are made at the first call.
 
         Args:

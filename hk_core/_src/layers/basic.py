@@ -11,6 +11,7 @@ import numpy as np
 
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import errors
+from hk_core._src.layers.initializers import InitializerFn
 
 
 
@@ -58,7 +59,7 @@ class Bias(hk.Module):
     """
 
     def __init__(self, output_size: Sequence[int] | None = None,
-                 bias_dims: Sequence[int] | None = None, b_init: Any = None,
+                 bias_dims: Sequence[int] | None = None, b_init: InitializerFn | None = None,
                  name: str | None = None):
         """Stores the configuration; ``b`` is created at the first call.
 

@@ -1,7 +1,6 @@
 """``hk.BatchNorm``: normalization with batch statistics and their moving averages."""
 
 from collections.abc import Hashable, Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +10,7 @@ from hk_core._src.layers import moving_averages
 from hk_core._src.layers import data_format as data_format_lib
 from hk_core._src.layers import errors
 from hk_core._src.layers import norm_args
+from hk_core._src.layers.initializers import InitializerFn
 
 
 class BatchNorm(hk.Module):
@@ -43,8 +43,8 @@ class BatchNorm(hk.Module):
         create_offset: bool,
         decay_rate: float,
         eps: float = 1e-5,
-        scale_init: Any = None,
-        offset_init: Any = None,
+        scale_init: InitializerFn | None = None,
+        offset_init: InitializerFn | None = None,
         axis: Sequence[int] | None = None,
         cross_replica_axis: Hashable | Sequence[Hashable] | None = None,
         cross_replica_axis_index_groups: Sequence[Sequence[int]] | None = None,

@@ -6,12 +6,12 @@ a sequence of 1 or ``num_spatial_dims`` values (API.md §3.2).
 """
 
 from collections.abc import Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.typing import ArrayLike, DTypeLike
 
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import data_format as data_format_lib
@@ -20,6 +20,8 @@ from hk_core._src.layers import initializers
 from hk_core._src.layers import pad as pad_lib
 from hk_core._src.layers import spatial_args
 from hk_core._src.layers.errors import UnknownPaddingError  # importable here, as before
+from hk_core._src.layers.initializers import InitializerFn
+from hk_core._src.layers.pad import PaddingOrFn
 
 _STRING_PADDINGS = ("SAME", "VALID")
 
@@ -66,7 +68,7 @@ def string_padding(padding: str, module_path: str, with_padfn: bool = True) -> s
     return upper
 
 
-def resolve_padding(padding: Any, kernel_shape: Sequence[int], rate: Sequence[int], n: int,
+def resolve_padding(padding: PaddingOrFn, kernel_shape: Sequence[int], rate: Sequence[int], n: int,
                     module_path: str) -> str | tuple[tuple[int, int], ...]:
     """Returns a padding string unchanged (checked on call, as in Haiku, by ``string_padding``),
     or explicit ``(low, high)`` pairs per dim."""
@@ -106,7 +108,8 @@ def ensure_batched(inputs: jax.Array, num_spatial_dims: int, module_path: str,
         module_path=module_path, argument="inputs", expected=f"rank in {ranks}", got=inputs.shape)
 
 
-def weight(w_shape: tuple[int, ...], dtype: Any, w_init: Any, fan_in: int, mask: Any,
+def weight(w_shape: tuple[int, ...], dtype: DTypeLike, w_init: InitializerFn | None, fan_in: int,
+           mask: ArrayLike | None,
            module_path: str) -> jax.Array:
     """Returns the parameter ``w``, times ``mask`` if given.
 
@@ -128,7 +131,7 @@ def weight(w_shape: tuple[int, ...], dtype: Any, w_init: Any, fan_in: int, mask:
     return w
 
 
-def finish(out: jax.Array, unbatched: bool, *, with_bias: bool, b_init: Any,
+def finish(out: jax.Array, unbatched: bool, *, with_bias: bool, b_init: InitializerFn,
            channel_index: int) -> jax.Array:
     """Adds the bias ``b`` (if ``with_bias``) to the batched ``out``, then drops an added
     batch axis.
@@ -173,12 +176,12 @@ class ConvND(hk.Module):
         kernel_shape: int | Sequence[int],
         stride: int | Sequence[int] = 1,
         rate: int | Sequence[int] = 1,
-        padding: Any = "SAME",
+        padding: PaddingOrFn = "SAME",
         with_bias: bool = True,
-        w_init: Any = None,
-        b_init: Any = None,
+        w_init: InitializerFn | None = None,
+        b_init: InitializerFn | None = None,
         data_format: str = "channels_last",
-        mask: Any = None,
+        mask: ArrayLike | None = None,
         feature_group_count: int = 1,
         name: str | None = None,
     ):
@@ -286,8 +289,9 @@ class Conv1D(ConvND):
 
     def __init__(self, output_channels: int, kernel_shape: int | Sequence[int],
                  stride: int | Sequence[int] = 1, rate: int | Sequence[int] = 1,
-                 padding: Any = "SAME", with_bias: bool = True, w_init: Any = None,
-                 b_init: Any = None, data_format: str = "NWC", mask: Any = None,
+                 padding: PaddingOrFn = "SAME", with_bias: bool = True,
+                 w_init: InitializerFn | None = None, b_init: InitializerFn | None = None,
+                 data_format: str = "NWC", mask: ArrayLike | None = None,
                  feature_group_count: int = 1, name: str | None = None):
         """Creates the layer; see ``ConvND`` for the arguments. ``data_format``: NWC or NCW."""
         super().__init__(1, output_channels, kernel_shape, stride=stride, rate=rate,
@@ -310,8 +314,9 @@ class Conv2D(ConvND):
 
     def __init__(self, output_channels: int, kernel_shape: int | Sequence[int],
                  stride: int | Sequence[int] = 1, rate: int | Sequence[int] = 1,
-                 padding: Any = "SAME", with_bias: bool = True, w_init: Any = None,
-                 b_init: Any = None, data_format: str = "NHWC", mask: Any = None,
+                 padding: PaddingOrFn = "SAME", with_bias: bool = True,
+                 w_init: InitializerFn | None = None, b_init: InitializerFn | None = None,
+                 data_format: str = "NHWC", mask: ArrayLike | None = None,
                  feature_group_count: int = 1, name: str | None = None):
         """Creates the layer; see ``ConvND`` for the arguments. ``data_format``: NHWC or NCHW."""
         super().__init__(2, output_channels, kernel_shape, stride=stride, rate=rate,
@@ -332,8 +337,9 @@ class Conv3D(ConvND):
 
     def __init__(self, output_channels: int, kernel_shape: int | Sequence[int],
                  stride: int | Sequence[int] = 1, rate: int | Sequence[int] = 1,
-                 padding: Any = "SAME", with_bias: bool = True, w_init: Any = None,
-                 b_init: Any = None, data_format: str = "NDHWC", mask: Any = None,
+                 padding: PaddingOrFn = "SAME", with_bias: bool = True,
+                 w_init: InitializerFn | None = None, b_init: InitializerFn | None = None,
+                 data_format: str = "NDHWC", mask: ArrayLike | None = None,
                  feature_group_count: int = 1, name: str | None = None):
         """Creates the layer; see ``ConvND`` for the arguments. ``data_format``: NDHWC/NCDHW."""
         super().__init__(3, output_channels, kernel_shape, stride=stride, rate=rate,

@@ -6,18 +6,20 @@ output has exactly that spatial size (API.md §3.2).
 """
 
 from collections.abc import Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.typing import ArrayLike
 
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import conv
 from hk_core._src.layers import errors
 from hk_core._src.layers import pad as pad_lib
 from hk_core._src.layers import spatial_args
+from hk_core._src.layers.initializers import InitializerFn
+from hk_core._src.layers.pad import Padding
 
 
 def _explicit_padding(size_in: int, size_out: int, kernel: int, stride: int, padding: str,
@@ -66,12 +68,12 @@ class ConvNDTranspose(hk.Module):
         kernel_shape: int | Sequence[int],
         stride: int | Sequence[int] = 1,
         output_shape: int | Sequence[int] | None = None,
-        padding: Any = "SAME",
+        padding: Padding = "SAME",
         with_bias: bool = True,
-        w_init: Any = None,
-        b_init: Any = None,
+        w_init: InitializerFn | None = None,
+        b_init: InitializerFn | None = None,
         data_format: str = "channels_last",
-        mask: Any = None,
+        mask: ArrayLike | None = None,
         name: str | None = None,
     ):
         """Creates the layer; parameters are made on the first call.
@@ -187,10 +189,10 @@ class Conv1DTranspose(ConvNDTranspose):
     """
 
     def __init__(self, output_channels: int, kernel_shape: int | Sequence[int],
-                 stride: int | Sequence[int] = 1,
-                 output_shape: int | Sequence[int] | None = None, padding: Any = "SAME",
-                 with_bias: bool = True, w_init: Any = None, b_init: Any = None,
-                 data_format: str = "NWC", mask: Any = None, name: str | None = None):
+                 stride: int | Sequence[int] = 1, output_shape: int | Sequence[int] | None = None,
+                 padding: Padding = "SAME", with_bias: bool = True,
+                 w_init: InitializerFn | None = None, b_init: InitializerFn | None = None,
+                 data_format: str = "NWC", mask: ArrayLike | None = None, name: str | None = None):
         """Creates the layer; see ``ConvNDTranspose``. ``data_format``: NWC or NCW."""
         super().__init__(1, output_channels, kernel_shape, stride=stride,
                          output_shape=output_shape, padding=padding, with_bias=with_bias,
@@ -211,10 +213,10 @@ class Conv2DTranspose(ConvNDTranspose):
     """
 
     def __init__(self, output_channels: int, kernel_shape: int | Sequence[int],
-                 stride: int | Sequence[int] = 1,
-                 output_shape: int | Sequence[int] | None = None, padding: Any = "SAME",
-                 with_bias: bool = True, w_init: Any = None, b_init: Any = None,
-                 data_format: str = "NHWC", mask: Any = None, name: str | None = None):
+                 stride: int | Sequence[int] = 1, output_shape: int | Sequence[int] | None = None,
+                 padding: Padding = "SAME", with_bias: bool = True,
+                 w_init: InitializerFn | None = None, b_init: InitializerFn | None = None,
+                 data_format: str = "NHWC", mask: ArrayLike | None = None, name: str | None = None):
         """Creates the layer; see ``ConvNDTranspose``. ``data_format``: NHWC or NCHW."""
         super().__init__(2, output_channels, kernel_shape, stride=stride,
                          output_shape=output_shape, padding=padding, with_bias=with_bias,
@@ -233,10 +235,11 @@ class Conv3DTranspose(ConvNDTranspose):
     """
 
     def __init__(self, output_channels: int, kernel_shape: int | Sequence[int],
-                 stride: int | Sequence[int] = 1,
-                 output_shape: int | Sequence[int] | None = None, padding: Any = "SAME",
-                 with_bias: bool = True, w_init: Any = None, b_init: Any = None,
-                 data_format: str = "NDHWC", mask: Any = None, name: str | None = None):
+                 stride: int | Sequence[int] = 1, output_shape: int | Sequence[int] | None = None,
+                 padding: Padding = "SAME", with_bias: bool = True,
+                 w_init: InitializerFn | None = None, b_init: InitializerFn | None = None,
+                 data_format: str = "NDHWC", mask: ArrayLike | None = None,
+                 name: str | None = None):
         """Creates the layer; see ``ConvNDTranspose``. ``data_format``: NDHWC or NCDHW."""
         super().__init__(3, output_channels, kernel_shape, stride=stride,
                          output_shape=output_shape, padding=padding, with_bias=with_bias,

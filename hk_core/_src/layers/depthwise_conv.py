@@ -5,7 +5,6 @@ Each input channel is convolved with its own ``channel_multiplier`` filters
 """
 
 from collections.abc import Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +14,8 @@ from jax import lax
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import conv
 from hk_core._src.layers import spatial_args
+from hk_core._src.layers.initializers import InitializerFn
+from hk_core._src.layers.pad import PaddingOrFn
 
 
 class DepthwiseConvND(hk.Module):
@@ -38,10 +39,10 @@ class DepthwiseConvND(hk.Module):
         kernel_shape: int | Sequence[int],
         stride: int | Sequence[int] = 1,
         rate: int | Sequence[int] = 1,
-        padding: Any = "SAME",
+        padding: PaddingOrFn = "SAME",
         with_bias: bool = True,
-        w_init: Any = None,
-        b_init: Any = None,
+        w_init: InitializerFn | None = None,
+        b_init: InitializerFn | None = None,
         data_format: str = "channels_last",
         name: str | None = None,
     ):
@@ -142,8 +143,9 @@ class DepthwiseConv1D(DepthwiseConvND):
 
     def __init__(self, channel_multiplier: int, kernel_shape: int | Sequence[int],
                  stride: int | Sequence[int] = 1, rate: int | Sequence[int] = 1,
-                 padding: Any = "SAME", with_bias: bool = True, w_init: Any = None,
-                 b_init: Any = None, data_format: str = "NWC", name: str | None = None):
+                 padding: PaddingOrFn = "SAME", with_bias: bool = True,
+                 w_init: InitializerFn | None = None, b_init: InitializerFn | None = None,
+                 data_format: str = "NWC", name: str | None = None):
         """Creates the layer; see ``DepthwiseConvND``. ``data_format``: NWC or NCW."""
         super().__init__(1, channel_multiplier, kernel_shape, stride=stride, rate=rate,
                          padding=padding, with_bias=with_bias, w_init=w_init, b_init=b_init,
@@ -162,8 +164,9 @@ class DepthwiseConv2D(DepthwiseConvND):
 
     def __init__(self, channel_multiplier: int, kernel_shape: int | Sequence[int],
                  stride: int | Sequence[int] = 1, rate: int | Sequence[int] = 1,
-                 padding: Any = "SAME", with_bias: bool = True, w_init: Any = None,
-                 b_init: Any = None, data_format: str = "NHWC", name: str | None = None):
+                 padding: PaddingOrFn = "SAME", with_bias: bool = True,
+                 w_init: InitializerFn | None = None, b_init: InitializerFn | None = None,
+                 data_format: str = "NHWC", name: str | None = None):
         """Creates the layer; see ``DepthwiseConvND``. ``data_format``: NHWC or NCHW."""
         super().__init__(2, channel_multiplier, kernel_shape, stride=stride, rate=rate,
                          padding=padding, with_bias=with_bias, w_init=w_init, b_init=b_init,
@@ -182,8 +185,9 @@ class DepthwiseConv3D(DepthwiseConvND):
 
     def __init__(self, channel_multiplier: int, kernel_shape: int | Sequence[int],
                  stride: int | Sequence[int] = 1, rate: int | Sequence[int] = 1,
-                 padding: Any = "SAME", with_bias: bool = True, w_init: Any = None,
-                 b_init: Any = None, data_format: str = "NDHWC", name: str | None = None):
+                 padding: PaddingOrFn = "SAME", with_bias: bool = True,
+                 w_init: InitializerFn | None = None, b_init: InitializerFn | None = None,
+                 data_format: str = "NDHWC", name: str | None = None):
         """Creates the layer; see ``DepthwiseConvND``. ``data_format``: NDHWC or NCDHW."""
         super().__init__(3, channel_multiplier, kernel_shape, stride=stride, rate=rate,
                          padding=padding, with_bias=with_bias, w_init=w_init, b_init=b_init,
@@ -206,9 +210,10 @@ class SeparableDepthwiseConv2D(hk.Module):
     """
 
     def __init__(self, channel_multiplier: int, kernel_shape: int | Sequence[int],
-                 stride: int | Sequence[int] = 1, padding: Any = "SAME",
-                 with_bias: bool = True, w_init: Any = None, b_init: Any = None,
-                 data_format: str = "NHWC", name: str | None = None):
+                 stride: int | Sequence[int] = 1, padding: PaddingOrFn = "SAME",
+                 with_bias: bool = True, w_init: InitializerFn | None = None,
+                 b_init: InitializerFn | None = None, data_format: str = "NHWC",
+                 name: str | None = None):
         """Creates the two depthwise convolutions.
 
         Args:

@@ -1,7 +1,6 @@
 """``hk.Embed``: a learned table of vectors looked up by integer id."""
 
 import enum
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +9,7 @@ from jax import lax
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import errors
 from hk_core._src.layers import initializers
+from hk_core._src.layers.initializers import InitializerFn
 
 
 class EmbedLookupStyle(enum.Enum):
@@ -55,7 +55,7 @@ class Embed(hk.Module):
         vocab_size: int | None = None,
         embed_dim: int | None = None,
         embedding_matrix: jax.typing.ArrayLike | None = None,
-        w_init: Any = None,
+        w_init: InitializerFn | None = None,
         lookup_style: "str | EmbedLookupStyle" = "ARRAY_INDEX",
         name: str | None = None,
         precision: lax.Precision = lax.Precision.HIGHEST,

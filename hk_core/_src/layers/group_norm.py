@@ -1,6 +1,5 @@
 """``hk.GroupNorm``: normalization over groups of channels, per example."""
 
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -9,6 +8,7 @@ from hk_core._src.core import facade as hk
 from hk_core._src.layers import data_format as data_format_lib
 from hk_core._src.layers import errors
 from hk_core._src.layers import norm_args
+from hk_core._src.layers.initializers import InitializerFn
 
 
 class GroupNorm(hk.Module):
@@ -34,8 +34,8 @@ class GroupNorm(hk.Module):
         create_scale: bool = True,
         create_offset: bool = True,
         eps: float = 1e-5,
-        scale_init: Any = None,
-        offset_init: Any = None,
+        scale_init: InitializerFn | None = None,
+        offset_init: InitializerFn | None = None,
         data_format: str = "channels_last",
         name: str | None = None,
     ):

@@ -5,15 +5,27 @@ the same order from the same seed get the same values as under Haiku (API.md §4
 """
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import errors
+
+InitializerFn = Callable[[Sequence[int], DTypeLike], jax.Array]
+"""What layers take as ``w_init``, ``b_init``, ...: any ``(shape, dtype) -> array`` callable.
+
+An ``Initializer`` or a plain function such as ``jnp.zeros``.
+
+Example:
+    >>> f = hk.transform(lambda x: hk.Linear(2, b_init=jnp.ones)(x))
+    >>> f.init(jax.random.key(0), jnp.ones([1, 3]))["linear"]["b"]
+    Array([1., 1.], dtype=float32)
+"""
 
 
 # std of a unit normal truncated to [-2, 2]; VarianceScaling divides by it so the truncated
@@ -63,7 +75,7 @@ class Initializer(abc.ABC):
     """
 
     @abc.abstractmethod
-    def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
+    def __call__(self, shape: Sequence[int], dtype: DTypeLike) -> jax.Array:
         """Returns an array of ``shape`` and ``dtype``."""
 
 
@@ -75,10 +87,10 @@ class Constant(Initializer):
         Array([3., 3.], dtype=float32)
     """
 
-    def __init__(self, constant: Any):
+    def __init__(self, constant: ArrayLike):
         self.constant = constant
 
-    def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
+    def __call__(self, shape: Sequence[int], dtype: DTypeLike) -> jax.Array:
         return jnp.broadcast_to(jnp.asarray(self.constant), shape).astype(dtype)
 
 
@@ -95,7 +107,7 @@ class RandomNormal(Initializer):
         self.stddev = stddev
         self.mean = mean
 
-    def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
+    def __call__(self, shape: Sequence[int], dtype: DTypeLike) -> jax.Array:
         m = _as_scalar(self.mean, dtype)
         s = _as_scalar(self.stddev, dtype)
         key = hk.next_rng_key()
@@ -122,7 +134,7 @@ class TruncatedNormal(Initializer):
         self.lower = lower
         self.upper = upper
 
-    def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
+    def __call__(self, shape: Sequence[int], dtype: DTypeLike) -> jax.Array:
         real_dtype = jnp.finfo(dtype).dtype
         s = _as_scalar(self.stddev, real_dtype)
         is_complex = jnp.issubdtype(dtype, jnp.complexfloating)
@@ -148,7 +160,7 @@ class RandomUniform(Initializer):
         self.minval = minval
         self.maxval = maxval
 
-    def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
+    def __call__(self, shape: Sequence[int], dtype: DTypeLike) -> jax.Array:
         key = hk.next_rng_key()
         return _draw_uniform(key, self.minval, self.maxval, tuple(shape), jnp.dtype(dtype))
 
@@ -207,7 +219,7 @@ class VarianceScaling(Initializer):
         self.distribution = distribution
         self.fan_in_axes = fan_in_axes
 
-    def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
+    def __call__(self, shape: Sequence[int], dtype: DTypeLike) -> jax.Array:
         fan_in, fan_out = _compute_fans(shape, self.fan_in_axes)
         if self.mode == "fan_in":
             fan = fan_in
@@ -238,7 +250,7 @@ class UniformScaling(Initializer):
     def __init__(self, scale: float = 1.0):
         self.scale = scale
 
-    def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
+    def __call__(self, shape: Sequence[int], dtype: DTypeLike) -> jax.Array:
         input_size = np.prod(shape[:-1])
         max_val = np.sqrt(3 / input_size) * self.scale
         return RandomUniform(-max_val, max_val)(shape, dtype)
@@ -258,7 +270,7 @@ class Orthogonal(Initializer):
         self.scale = scale
         self.axis = axis
 
-    def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
+    def __call__(self, shape: Sequence[int], dtype: DTypeLike) -> jax.Array:
         if len(shape) < 2:
             raise errors.InputShapeError(
                 f"Orthogonal initializer requires at least a 2D shape, got shape {tuple(shape)}.",
@@ -288,7 +300,7 @@ class Identity(Initializer):
     def __init__(self, gain: float | jax.Array = 1.0):
         self.gain = gain
 
-    def __call__(self, shape: Sequence[int], dtype: Any) -> jax.Array:
+    def __call__(self, shape: Sequence[int], dtype: DTypeLike) -> jax.Array:
         shape = tuple(shape)
         if len(shape) < 2:
             raise errors.InputShapeError(

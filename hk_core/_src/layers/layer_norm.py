@@ -1,6 +1,5 @@
 """Per-example normalization: ``hk.LayerNorm``, ``hk.InstanceNorm`` and ``hk.RMSNorm``."""
 
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -8,6 +7,7 @@ import jax.numpy as jnp
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import data_format as data_format_lib
 from hk_core._src.layers import norm_args
+from hk_core._src.layers.initializers import InitializerFn
 
 
 class LayerNorm(hk.Module):
@@ -33,8 +33,8 @@ class LayerNorm(hk.Module):
         create_scale: bool,
         create_offset: bool,
         eps: float = 1e-5,
-        scale_init: Any = None,
-        offset_init: Any = None,
+        scale_init: InitializerFn | None = None,
+        offset_init: InitializerFn | None = None,
         use_fast_variance: bool = False,
         name: str | None = None,
         *,
@@ -141,8 +141,8 @@ class InstanceNorm(LayerNorm):
         create_scale: bool,
         create_offset: bool,
         eps: float = 1e-5,
-        scale_init: Any = None,
-        offset_init: Any = None,
+        scale_init: InitializerFn | None = None,
+        offset_init: InitializerFn | None = None,
         data_format: str = "channels_last",
         name: str | None = None,
     ):
@@ -182,7 +182,7 @@ class RMSNorm(hk.Module):
         self,
         axis: norm_args.AxisSpec,
         eps: float = 1e-5,
-        scale_init: Any = None,
+        scale_init: InitializerFn | None = None,
         name: str | None = None,
         create_scale: bool = True,
         *,

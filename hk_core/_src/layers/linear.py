@@ -1,7 +1,6 @@
 """``hk.Linear``: an affine map over the last axis."""
 
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +9,7 @@ import numpy as np
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import errors
 from hk_core._src.layers import initializers
+from hk_core._src.layers.initializers import InitializerFn
 
 
 class Linear(hk.Module):
@@ -25,8 +25,9 @@ class Linear(hk.Module):
         {'linear': {'b': (3,), 'w': (4, 3)}}
     """
 
-    def __init__(self, output_size: int, with_bias: bool = True, w_init: Any = None,
-                 b_init: Any = None, name: str | None = None):
+    def __init__(self, output_size: int, with_bias: bool = True,
+                 w_init: InitializerFn | None = None, b_init: InitializerFn | None = None,
+                 name: str | None = None):
         """Creates the layer.
 
         Args:
@@ -43,7 +44,7 @@ class Linear(hk.Module):
         self.w_init = w_init
         self.b_init = b_init if b_init is not None else jnp.zeros
 
-    def __call__(self, inputs: jax.Array, *, precision: Any = None) -> jax.Array:
+    def __call__(self, inputs: jax.Array, *, precision: jax.lax.PrecisionLike = None) -> jax.Array:
         """Applies the layer.
 
         Args:
@@ -79,7 +80,8 @@ class Linear(hk.Module):
         return _affine(inputs, w, b, precision=precision)
 
 
-def _affine_fn(inputs: jax.Array, w: jax.Array, b: jax.Array | None, precision: Any = None):
+def _affine_fn(inputs: jax.Array, w: jax.Array, b: jax.Array | None,
+               precision: jax.lax.PrecisionLike = None):
     """``inputs @ w (+ b)``, a kernel (see core/kernels.py): traced once per input
     signature and reused by every layer of the same shapes; eagerly one dispatch."""
     *leading, input_size = inputs.shape

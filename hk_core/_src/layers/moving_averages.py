@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import errors
@@ -64,7 +65,7 @@ class ExponentialMovingAverage(hk.Module):
         self.zero_debias = zero_debias
         self.warmup_length = warmup_length
 
-    def initialize(self, shape: Sequence[int], dtype: Any = jnp.float32) -> None:
+    def initialize(self, shape: Sequence[int], dtype: DTypeLike = jnp.float32) -> None:
         """Creates ``hidden`` and ``average`` as zeros if they do not exist yet.
 
         Useful when the average is read (``.average``) before the first update. Does not

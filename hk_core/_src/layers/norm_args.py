@@ -1,13 +1,13 @@
 """Arguments shared by the normalization layers: axes, ``create_*`` checks, scale/offset."""
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
-import jax
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import errors
+from hk_core._src.layers.initializers import InitializerFn
 
 
 AxisSpec = int | slice | Sequence[int]
@@ -65,7 +65,8 @@ def param_shape(shape: Sequence[int], param_axes: tuple[int, ...]) -> tuple[int,
     return tuple(shape[i] if i in param_axes else 1 for i in range(ndim))
 
 
-def check_create_init(module_path: str, create: bool, init: Any, what: str) -> None:
+def check_create_init(module_path: str, create: bool, init: InitializerFn | None,
+                      what: str) -> None:
     """Raises ``ValueError`` when an initializer is given for a parameter that is not created."""
     if not create and init is not None:
         raise errors.ConfigurationError(
@@ -74,7 +75,8 @@ def check_create_init(module_path: str, create: bool, init: Any, what: str) -> N
             expected=f"None when create_{what}=False", got=init)
 
 
-def check_call_override(module_path: str, create: bool, value: Any, what: str) -> None:
+def check_call_override(module_path: str, create: bool, value: ArrayLike | None,
+                        what: str) -> None:
     """Raises ``ValueError`` when a call passes ``what`` that the module creates itself."""
     if create and value is not None:
         raise errors.ConfigurationError(
@@ -83,15 +85,16 @@ def check_call_override(module_path: str, create: bool, value: Any, what: str) -
             got=value)
 
 
-def scale_and_offset(layer: hk.Module, shape: Sequence[int], dtype: Any,
-                     scale: jax.Array | None, offset: jax.Array | None) -> tuple[Any, Any]:
+def scale_and_offset(layer: hk.Module, shape: Sequence[int], dtype: DTypeLike,
+                     scale: ArrayLike | None, offset: ArrayLike | None
+                     ) -> tuple[ArrayLike, ArrayLike]:
     """Returns the ``scale`` and ``offset`` to normalize with (see ``scale_or_offset``)."""
     return (scale_or_offset(layer, "scale", layer.create_scale, scale, shape, dtype),
             scale_or_offset(layer, "offset", layer.create_offset, offset, shape, dtype))
 
 
-def scale_or_offset(layer: hk.Module, what: str, create: bool, value: jax.Array | None,
-                    shape: Sequence[int] | None, dtype: Any) -> Any:
+def scale_or_offset(layer: hk.Module, what: str, create: bool, value: ArrayLike | None,
+                    shape: Sequence[int] | None, dtype: DTypeLike) -> ArrayLike:
     """Returns the parameter ``what`` (``"scale"`` or ``"offset"``) of ``shape`` and ``dtype``
     when ``create``, else ``value`` (passed at call time), else 1 / 0 as a scalar of ``dtype``.
 

@@ -23,6 +23,27 @@ Example:
     (1, 5, 1)
 """
 
+Padding = str | tuple[int, int] | Sequence[tuple[int, int]]
+"""A conv's ``padding`` as a string (``'SAME'``, ``'VALID'``) or ``(low, high)`` pairs: one
+for every spatial dim, or one per dim.
+
+Example:
+    >>> f = hk.transform(lambda x: hk.Conv1D(1, 3, padding=(2, 0))(x))
+    >>> x = jnp.ones([1, 5, 1])
+    >>> f.apply(f.init(jax.random.key(0), x), None, x).shape
+    (1, 5, 1)
+"""
+
+PaddingOrFn = Padding | PadFn | Sequence[PadFn]
+"""A ``Padding`` or padding functions (one for every spatial dim, or one per dim).
+
+Example:
+    >>> f = hk.transform(lambda x: hk.Conv1D(1, 3, padding=[hk.pad.causal])(x))
+    >>> x = jnp.ones([1, 5, 1])
+    >>> f.apply(f.init(jax.random.key(0), x), None, x).shape
+    (1, 5, 1)
+"""
+
 
 def valid(effective_kernel_size: int) -> tuple[int, int]:
     """No padding: the output shrinks by ``effective_kernel_size - 1``.

@@ -16,6 +16,7 @@ from hk_core._src.core import facade as hk
 from hk_core._src.layers import errors
 from hk_core._src.layers import initializers
 from hk_core._src.layers import linear
+from hk_core._src.layers.initializers import InitializerFn
 
 
 # The step's join as one kernel (core/kernels.py): jax.nn.relu is a custom_jvp function
@@ -187,8 +188,9 @@ class GRU(RNNCore):
         {'gru': {'b': (12,), 'w_h': (4, 12), 'w_i': (3, 12)}}
     """
 
-    def __init__(self, hidden_size: int, w_i_init: Any = None, w_h_init: Any = None,
-                 b_init: Any = None, name: str | None = None):
+    def __init__(self, hidden_size: int, w_i_init: InitializerFn | None = None,
+                 w_h_init: InitializerFn | None = None, b_init: InitializerFn | None = None,
+                 name: str | None = None):
         """Creates the core.
 
         Args:

@@ -1,7 +1,6 @@
 """``hk.nets.MLP``: a stack of ``Linear`` layers with activations and optional dropout."""
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import jax
 
@@ -9,6 +8,7 @@ from hk_core._src.core import facade as hk
 from hk_core._src.layers import dropout as dropout_lib
 from hk_core._src.layers import errors
 from hk_core._src.layers import linear
+from hk_core._src.layers.initializers import InitializerFn
 
 
 # jax.nn.relu and relu6 are custom_jvp functions whose eager call costs ~130 µs of Python on
@@ -44,8 +44,9 @@ class MLP(hk.Module):
         ['mlp/~/linear_0', 'mlp/~/linear_1']
     """
 
-    def __init__(self, output_sizes: Iterable[int], w_init: Any = None, b_init: Any = None,
-                 with_bias: bool = True, activation: Callable[[jax.Array], jax.Array] = jax.nn.relu,
+    def __init__(self, output_sizes: Iterable[int], w_init: InitializerFn | None = None,
+                 b_init: InitializerFn | None = None, with_bias: bool = True,
+                 activation: Callable[[jax.Array], jax.Array] = jax.nn.relu,
                  activate_final: bool = False, name: str | None = None):
         """Creates the layers.
 

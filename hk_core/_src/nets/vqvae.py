@@ -6,10 +6,10 @@ encodings, their indices and the distances.
 """
 
 from collections.abc import Hashable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
 from hk_core._src.core import facade as hk
 from hk_core._src.layers import errors
@@ -85,7 +85,7 @@ class VectorQuantizer(hk.Module):
     """
 
     def __init__(self, embedding_dim: int, num_embeddings: int, commitment_cost: float,
-                 dtype: Any = jnp.float32, name: str | None = None,
+                 dtype: DTypeLike = jnp.float32, name: str | None = None,
                  cross_replica_axis: Hashable | None = None):
         """Creates the quantizer.
 
@@ -168,7 +168,7 @@ class VectorQuantizerEMA(hk.Module):
     """
 
     def __init__(self, embedding_dim: int, num_embeddings: int, commitment_cost: float,
-                 decay: float, epsilon: float = 1e-5, dtype: Any = jnp.float32,
+                 decay: float, epsilon: float = 1e-5, dtype: DTypeLike = jnp.float32,
                  cross_replica_axis: Hashable | None = None, name: str | None = None):
         """Creates the quantizer and its two moving averages.
 
