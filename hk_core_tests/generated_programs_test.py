@@ -24,6 +24,9 @@ import pytest
 import hk_core as hk
 from hk_core_tests.fixtures.generated import generator, record
 
+# The programs were recorded under jax 0.10 (its XLA:CPU); see _assert_values.
+_RECORDING_XLA = jax.__version__.startswith("0.10.")
+
 FIXTURES = pathlib.Path(os.environ.get("HK_CORE_GENERATED_DIR")
                         or pathlib.Path(__file__).parent / "fixtures" / "generated")
 # Run by default: about 0.9 s of CPU each (90 took 82 s), so about 55 s; the rest with =all.
@@ -77,7 +80,15 @@ def _assert_values(expected: dict, actual: dict, seed: int, kind: str) -> None:
     for key, value in want.items():
         if value.dtype.kind in "fc":
             tol = 1e-5 if value.dtype.itemsize >= 4 else 1e-2
-            chex.assert_trees_all_close(got[key], value, rtol=tol, atol=tol,
+            mine = np.asarray(got[key])
+            if not _RECORDING_XLA:
+                # Off the recording release only the recorded finite entries are compared:
+                # which entries of a degenerate program end NaN, ±inf or saturate depends on
+                # XLA's fusion (jax 0.12.1, seed 16: one of Haiku's recorded NaNs comes out
+                # 0 there, with hk_core's code before and after issue 17 alike).
+                finite = np.isfinite(value)
+                mine, value = np.where(finite, mine, 0), np.where(finite, value, 0)
+            chex.assert_trees_all_close(mine, value, rtol=tol, atol=tol,
                                         custom_message=f"{kind}/{key}")
         else:
             np.testing.assert_array_equal(got[key], value, err_msg=f"{kind}/{key}")
