@@ -25,7 +25,7 @@ def _raises_without_match(source: str) -> list[int]:
 
 def test_scan_finds_raises_without_match_in_any_form():
     source = (
-        "with pytest.raises(ValueError):\n    f()\n"
+        "with pt.raises(ValueError):\n    f()\n"
         "with pytest.raises(\n    ValueError,\n    match='x'):\n    f()\n"
         "with raises(KeyError):\n    f()\n"
         "pytest.raises(TypeError, f, 1)\n"

@@ -65,5 +65,11 @@ def test_reverse_before_call_is_an_error():
         hk.transform(lambda: hk.nets.MLP([2]).reverse()).init(None)
 
 
+def test_reverse_before_call_names_the_mlp_in_a_typed_error():
+    with pytest.raises(hk.errors.ConfigurationError, match="cannot reverse an MLP") as info:
+        hk.transform(lambda: hk.nets.MLP([2], name="encoder").reverse()).init(None)
+    assert info.value.module_path == "encoder"
+
+
 def test_output_size_property():
     assert hk.transform(lambda: hk.nets.MLP([3, 7]).output_size).apply({}, None) == 7

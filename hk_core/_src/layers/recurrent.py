@@ -16,14 +16,8 @@ from hk_core._src.core import facade as hk
 from hk_core._src.layers import errors
 from hk_core._src.layers import initializers
 from hk_core._src.layers import linear
+from hk_core._src.layers import relu_kernels
 from hk_core._src.layers.initializers import InitializerFn
-
-
-# The step's join as one kernel (core/kernels.py): jax.nn.relu is a custom_jvp function
-# whose eager call alone costs ~130 µs of Python on CPU.
-@hk.kernel
-def _add_relu(x: jax.Array, y: jax.Array) -> jax.Array:
-    return jax.nn.relu(x + y)
 
 
 def add_batch(tree: Any, batch_size: int | None) -> Any:
@@ -84,7 +78,7 @@ class VanillaRNN(RNNCore):
         """Runs one step on ``inputs [..., in]`` and ``prev_state [..., H]``."""
         input_to_hidden = linear.Linear(self.hidden_size)
         hidden_to_hidden = linear.Linear(self.hidden_size, with_bias=self.double_bias)
-        out = _add_relu(input_to_hidden(inputs), hidden_to_hidden(prev_state))
+        out = relu_kernels.add_relu_kernel(input_to_hidden(inputs), hidden_to_hidden(prev_state))
         return out, out
 
     def initial_state(self, batch_size: int | None) -> jax.Array:

@@ -8,30 +8,8 @@ from hk_core._src.core import facade as hk
 from hk_core._src.layers import dropout as dropout_lib
 from hk_core._src.layers import errors
 from hk_core._src.layers import linear
+from hk_core._src.layers import relu_kernels
 from hk_core._src.layers.initializers import InitializerFn
-
-
-# jax.nn.relu and relu6 are custom_jvp functions whose eager call costs ~130 µs of Python on
-# CPU; as kernels (core/kernels.py) they are one ~5 µs dispatch of the same ops. Any other
-# activation may use hk state, so it runs as given.
-@hk.kernel
-def _relu(x: jax.Array) -> jax.Array:
-    return jax.nn.relu(x)
-
-
-@hk.kernel
-def _relu6(x: jax.Array) -> jax.Array:
-    return jax.nn.relu6(x)
-
-
-_RELU_KERNELS = ((jax.nn.relu, _relu), (jax.nn.relu6, _relu6))
-
-
-def _kernel_if_relu(activation: Callable[[jax.Array], jax.Array]) -> Callable:
-    for plain, as_kernel in _RELU_KERNELS:
-        if activation is plain:
-            return as_kernel
-    return activation
 
 
 class MLP(hk.Module):
@@ -108,7 +86,7 @@ class MLP(hk.Module):
             if index < num_layers - 1 or self.activate_final:
                 if dropout_rate is not None:
                     out = dropout_lib.dropout(next(seq), dropout_rate, out)
-                out = _kernel_if_relu(self.activation)(out)
+                out = relu_kernels.as_kernel_if_relu(self.activation)(out)
         return out
 
     def reverse(self, activate_final: bool | None = None, name: str | None = None) -> "MLP":
@@ -128,7 +106,10 @@ class MLP(hk.Module):
         if name is None:
             name = self.name + "_reversed"
         if self.layers[0].input_size is None:
-            raise ValueError("You cannot reverse an MLP until it has been called.")
+            raise errors.ConfigurationError(
+                "You cannot reverse an MLP until it has been called.",
+                module_path=self.module_name, argument="self",
+                expected="an MLP that has been called", got="an MLP not yet called")
         output_sizes = tuple(
             layer.input_size for layer in reversed(self.layers))
         return MLP(output_sizes=output_sizes, w_init=self.w_init, b_init=self.b_init,

@@ -15,14 +15,8 @@ from hk_core._src.layers import conv
 from hk_core._src.layers import depthwise_conv
 from hk_core._src.layers import errors
 from hk_core._src.layers import linear
+from hk_core._src.layers import relu_kernels
 from hk_core._src.layers import reshape
-
-
-# jax.nn.relu is a custom_jvp function whose eager call costs ~130 µs of Python on CPU; as a
-# kernel (core/kernels.py) it is one ~5 µs dispatch of the same max op.
-@hk.kernel
-def _relu(x: jax.Array) -> jax.Array:
-    return jax.nn.relu(x)
 
 
 _BN_DECAY = 0.999
@@ -61,11 +55,11 @@ class MobileNetV1Block(hk.Module):
         out = depthwise(inputs)
         if self.use_bn:
             out = _batch_norm()(out, is_training)
-        out = _relu(out)
+        out = relu_kernels.relu_kernel(out)
         out = pointwise(out)
         if self.use_bn:
             out = _batch_norm()(out, is_training)
-        return _relu(out)
+        return relu_kernels.relu_kernel(out)
 
 
 class MobileNetV1(hk.Module):
@@ -126,7 +120,7 @@ class MobileNetV1(hk.Module):
                           with_bias=self.with_bias)(inputs)
         if self.use_bn:
             out = _batch_norm()(out, is_training)
-        out = _relu(out)
+        out = relu_kernels.relu_kernel(out)
         for stride, channels in zip(self.strides, self.channels):
             out = MobileNetV1Block(channels, stride, self.use_bn)(out, is_training)
         out = jnp.mean(out, axis=(1, 2))

@@ -17,18 +17,7 @@ from hk_core._src.layers import conv
 from hk_core._src.layers import errors
 from hk_core._src.layers import linear
 from hk_core._src.layers import pooling
-
-
-# jax.nn.relu is a custom_jvp function whose eager call costs ~130 µs of Python on CPU; as a
-# kernel (core/kernels.py) it is one ~5 µs dispatch of the same max op.
-@hk.kernel
-def _relu(x: jax.Array) -> jax.Array:
-    return jax.nn.relu(x)
-
-
-@hk.kernel
-def _add_relu(x: jax.Array, y: jax.Array) -> jax.Array:
-    return jax.nn.relu(x + y)
+from hk_core._src.layers import relu_kernels
 
 
 _NUM_GROUPS = 4
@@ -87,8 +76,8 @@ class BlockV1(hk.Module):
         for i, (conv_layer, norm) in enumerate(self.layers):
             out = norm(conv_layer(out), is_training, test_local_stats)
             if i < len(self.layers) - 1:
-                out = _relu(out)
-        return _add_relu(out, shortcut)
+                out = relu_kernels.relu_kernel(out)
+        return relu_kernels.add_relu_kernel(out, shortcut)
 
 
 class BlockV2(hk.Module):
@@ -115,7 +104,7 @@ class BlockV2(hk.Module):
         """Applies the block to ``inputs [N, H, W, C]``."""
         out = shortcut = inputs
         for i, (conv_layer, norm) in enumerate(self.layers):
-            out = _relu(norm(out, is_training, test_local_stats))
+            out = relu_kernels.relu_kernel(norm(out, is_training, test_local_stats))
             if i == 0 and self.use_projection:
                 # The projection sees the normalized input (pre-activation design).
                 shortcut = self.proj_conv(out)
@@ -270,14 +259,14 @@ class ResNet(hk.Module):
         out = self.initial_conv(inputs)
         if not self.resnet_v2:
             out = self.initial_batchnorm(out, is_training, test_local_stats)
-            out = _relu(out)
+            out = relu_kernels.relu_kernel(out)
         out = pooling.max_pool(out, window_shape=(1, 3, 3, 1), strides=(1, 2, 2, 1),
                                padding="SAME")
         for group in self.block_groups:
             out = group(out, is_training, test_local_stats)
         if self.resnet_v2:
             out = self.final_batchnorm(out, is_training, test_local_stats)
-            out = _relu(out)
+            out = relu_kernels.relu_kernel(out)
         out = jnp.mean(out, axis=(1, 2))
         return self.logits(out)
 
